@@ -1,0 +1,104 @@
+"""Support Chat for Jira Service Management: the Flask add-on backend.
+
+`create_app` is the only way to build the app, in production, development and tests alike.
+"""
+
+import logging
+from pathlib import Path
+
+import click
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import migrate
+from .config import INSTANCE_DIR, load_config
+from .crypto import SecretBox
+from .db import Database
+from .errors import register_error_handlers
+from .i18n import init_babel
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides=None):
+    """Build the add-on app. `overrides` replaces configuration values (tests use it)."""
+    config = load_config(overrides)
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT_DIR / "templates"),
+        static_folder=str(ROOT_DIR / "static"),
+        instance_path=str(config.get("INSTANCE_DIR", INSTANCE_DIR)),
+    )
+    app.config.update(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    trusted_proxies = int(app.config.get("ADDON_TRUSTED_PROXIES") or 0)
+    if trusted_proxies:
+        # Behind a reverse proxy the public scheme, host and path prefix come from the
+        # X-Forwarded-* headers of the proxies we trust, and from nowhere else.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,
+            x_host=trusted_proxies, x_prefix=trusted_proxies,
+        )
+
+    database = Database(app.config["DATABASE_URL"])
+    app.extensions["database"] = database
+    app.extensions["secret_box"] = SecretBox(app.config["ADDON_SECRET_KEY"])
+    app.teardown_appcontext(database.remove_session)
+    if database.url.startswith("sqlite") or app.config.get("AUTO_MIGRATE"):
+        migrate.upgrade(database)
+
+    init_babel(app, app.instance_path)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    _register_security_headers(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(app):
+    from .atlassian import descriptor, lifecycle, webhooks
+    from .web import panels
+
+    app.register_blueprint(descriptor.bp)
+    app.register_blueprint(lifecycle.bp)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(panels.bp)
+
+
+def _register_security_headers(app):
+    frame_ancestors = app.config.get(
+        "ADDON_FRAME_ANCESTORS", "https://*.atlassian.net https://*.jira.com"
+    )
+    https = app.config["ADDON_BASE_URL"].startswith("https://")
+
+    @app.after_request
+    def add_security_headers(response):
+        # Jira shows our pages in iframes; only Atlassian's hosts may frame them.
+        response.headers.setdefault(
+            "Content-Security-Policy", f"frame-ancestors 'self' {frame_ancestors}"
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        if https:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response
+
+
+def _register_cli(app):
+    @app.cli.group("db")
+    def db_group():
+        """Database schema commands."""
+
+    @db_group.command("upgrade")
+    @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+    def db_upgrade(revision):
+        """Migrate the database named by DATABASE_URL to REVISION."""
+        migrate.upgrade(app.extensions["database"], revision)
+        click.echo(f"Database migrated to {revision}.")

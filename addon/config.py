@@ -1,0 +1,126 @@
+"""Configuration read from the environment, validated once at start-up.
+
+Layering: defaults below, then the environment, then the overrides a test passes to
+`create_app`. A value that would make the add-on insecure or unreachable stops start-up with a
+sentence naming the variable.
+"""
+
+import ipaddress
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ATLASSIAN_INSTALL_KEYS_URL = "https://connect-install-keys.atlassian.com/"
+ATLASSIAN_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
+ATLASSIAN_OAUTH_TOKEN_URL = "https://oauth-2-authorization-server.services.atlassian.com/oauth2/token"
+DEFAULT_ALLOWED_HOSTS = "*.atlassian.net,*.jira.com"
+
+# The environments the add-on knows. Only "development" and "test" may run without
+# ADDON_SECRET_KEY, and only "test" accepts overrides meant for tests.
+ENVIRONMENTS = ("production", "development", "test")
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+def is_loopback_host(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(value):
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"ADDON_BASE_URL={value!r} is not an absolute http(s) URL; "
+            "set it to the public address of the add-on, e.g. https://chat.example.com"
+        )
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            f"ADDON_BASE_URL={value!r} must use https unless its host is loopback; "
+            "Jira Cloud only talks to add-ons over https"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"ADDON_BASE_URL={value!r} must not carry a query or a fragment")
+    return value.rstrip("/")
+
+
+def _dev_secret_key():
+    """Return a per-checkout secret for development, created on first use."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(overrides=None):
+    """Build the configuration dict from defaults, the environment and `overrides`."""
+    env = dict(os.environ)
+    overrides = dict(overrides or {})
+    environment = overrides.pop("ADDON_ENV", None) or env.get("ADDON_ENV", "production")
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"ADDON_ENV={environment!r} is not one of {', '.join(ENVIRONMENTS)}")
+
+    def get(name, default=None):
+        if name in overrides:
+            return overrides[name]
+        return env.get(name, default)
+
+    base_url = get("ADDON_BASE_URL")
+    if not base_url:
+        if environment == "production":
+            raise ConfigError("ADDON_BASE_URL is missing; set it to the add-on's public https URL")
+        base_url = "http://127.0.0.1:5000"
+
+    secret_key = get("ADDON_SECRET_KEY")
+    if not secret_key:
+        if environment == "production":
+            raise ConfigError(
+                "ADDON_SECRET_KEY is missing; it encrypts the shared secrets at rest. "
+                "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        secret_key = _dev_secret_key()
+    if len(secret_key) < 16:
+        raise ConfigError("ADDON_SECRET_KEY is too short; use at least 16 random characters")
+
+    database_url = get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'addon.sqlite3'}"
+
+    allowed_hosts = [
+        pattern.strip().lower()
+        for pattern in get("CONNECT_ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS).split(",")
+        if pattern.strip()
+    ]
+
+    config = {
+        "ADDON_ENV": environment,
+        "ADDON_BASE_URL": _check_base_url(base_url),
+        "ADDON_KEY": get("ADDON_KEY", "com.example.support-chat"),
+        "ADDON_SECRET_KEY": secret_key,
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "CONNECT_INSTALL_KEYS_URL": get("CONNECT_INSTALL_KEYS_URL", ATLASSIAN_INSTALL_KEYS_URL),
+        "CONNECT_ALLOWED_HOSTS": allowed_hosts,
+        "CONNECT_ALL_JS_URL": get("CONNECT_ALL_JS_URL", ATLASSIAN_ALL_JS_URL),
+        "CONNECT_OAUTH_TOKEN_URL": get("CONNECT_OAUTH_TOKEN_URL", ATLASSIAN_OAUTH_TOKEN_URL),
+        # Leeway on exp/iat of incoming tokens: Atlassian asks for "a little leeway", no more
+        # than a few minutes, so clock skew between Jira and us does not reject good tokens.
+        "JWT_LEEWAY_SECS": int(get("JWT_LEEWAY_SECS", "30")),
+        "REDIS_URL": get("REDIS_URL") or None,
+        "JIRA_TIMEOUT_SECS": float(get("JIRA_TIMEOUT_SECS", "10")),
+        "INSTALL_KEY_TIMEOUT_SECS": float(get("INSTALL_KEY_TIMEOUT_SECS", "5")),
+        "BABEL_DEFAULT_LOCALE": "fr",
+        "BABEL_SUPPORTED_LOCALES": ["fr", "en"],
+    }
+    for name, value in overrides.items():
+        config.setdefault(name, value)
+    return config

@@ -1,0 +1,53 @@
+"""The database: one SQLAlchemy engine per app, sessions scoped to the current thread or greenlet."""
+
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _tune_sqlite(dbapi_connection, _record):
+    # WAL lets readers run beside the single writer; a busy timeout makes concurrent writers
+    # wait for the lock instead of failing at once with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """The engine and session factory of one app."""
+
+    def __init__(self, url):
+        self.url = url
+        options = {"future": True, "pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            options["connect_args"] = {"check_same_thread": False, "timeout": 10}
+        self.engine = create_engine(url, **options)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _tune_sqlite)
+        self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+
+    @contextmanager
+    def transaction(self):
+        """Yield a session that commits on success and rolls back on any exception."""
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+    def remove_session(self, _exc=None):
+        self.session.remove()
+
+    def dispose(self):
+        self.session.remove()
+        self.engine.dispose()

@@ -1,0 +1,49 @@
+"""Tables of the add-on. Domain nouns are fixed here; rename none of them casually."""
+
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class Installation(Base):
+    """One Jira Cloud site that installed the add-on, keyed by its Connect `client_key`."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    addon_key: Mapped[str] = mapped_column(String(80), nullable=False)
+    base_url: Mapped[str] = mapped_column(String(255), nullable=False)
+    display_url: Mapped[str | None] = mapped_column(String(255))
+    display_url_servicedesk_help_center: Mapped[str | None] = mapped_column(String(255))
+    product_type: Mapped[str | None] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text)
+    # Encrypted with crypto.SecretBox; never read this column without decrypting it.
+    shared_secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    oauth_client_id: Mapped[str | None] = mapped_column(String(255))
+    installation_id: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # "installed" or "uninstalled"; an uninstalled site keeps its row until data erasure.
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="installed")
+    # `iat` of the verified install token; an uninstall issued before it is stale and ignored.
+    install_token_iat: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    @property
+    def is_active(self):
+        return self.status == "installed"
+
+    def __repr__(self):
+        # Deliberately leaves out the shared secret, even encrypted.
+        return f"<Installation {self.client_key} {self.base_url} {self.status}>"

@@ -1,0 +1,5 @@
+"""Placeholder blueprint; filled in by the Connect foundation work."""
+
+from flask import Blueprint
+
+bp = Blueprint("panels", __name__)

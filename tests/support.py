@@ -1,0 +1,133 @@
+"""Helpers shared by the tests: free ports, servers on loopback, waiting on conditions."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(available, what, how_to_install):
+    """Skip a test whose service is missing, except in CI, where the test must fail instead."""
+    if available:
+        return
+    message = f"{what} is not available; {how_to_install}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true, so this fails instead of skipping)")
+    pytest.skip(message)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout=10.0, interval=0.02, message="condition"):
+    """Return the first truthy value of `condition()`, polling until `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def _answers(url):
+    try:
+        return requests.get(url, timeout=1).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+class DevSite:
+    """The local Jira site, run as its own process so that nothing of it lives in the add-on's."""
+
+    def __init__(self, base_path=""):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}{base_path}"
+        self.log_path = ROOT_DIR / "test-artifacts" / f"devsite-{self.port}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        command = [sys.executable, "-m", "devsite", "--host", "127.0.0.1", "--port", str(self.port)]
+        if base_path:
+            command += ["--base-path", base_path]
+        self._log_file = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT_DIR, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_until(lambda: self.process.poll() is not None or _answers(self.url + "/_devsite/health"),
+                       timeout=30, message="the local Jira site to start")
+        except AssertionError:
+            self.stop()
+            raise
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the local Jira site exited at start-up; see {self.log_path}")
+
+    def control(self, method, path, json=None, expected=(200, 201, 204)):
+        response = requests.request(method, self.url + path, json=json, timeout=30)
+        if response.status_code not in expected:
+            raise AssertionError(
+                f"{method} {path} on the local Jira site returned {response.status_code}: {response.text[:500]}"
+            )
+        return response.json() if response.content else None
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log_file.close()
+
+
+class AddonServer:
+    """The add-on app served by a threaded WSGI server on loopback, in the test process."""
+
+    def __init__(self, app, port):
+        self.app = app
+        self.port = port
+        self.url = app.config["ADDON_BASE_URL"]
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+        self.app.extensions["database"].dispose()
+
+
+def postgresql_schema_url(server_url):
+    """Create a fresh schema on `server_url` and return (url pinned to it, schema name)."""
+    import sqlalchemy
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    engine = sqlalchemy.create_engine(server_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    separator = "&" if "?" in server_url else "?"
+    return f"{server_url}{separator}options=-csearch_path%3D{schema}", schema
+
+
+def drop_postgresql_schema(server_url, schema):
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(server_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
