@@ -1,0 +1,212 @@
+"""The control API of the local site (/_devsite/...): no authentication, loopback only, JSON.
+
+Tests and developers drive the site through it: reset, install apps, inject faults, flip
+switches, act as a person (comment, transition) and read the logs of calls and webhooks.
+"""
+
+import datetime
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+
+from . import connect_auth, faults, lifecycle, webhooks
+from .seed import STATUSES
+from .state import SiteError, site
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("control", __name__, url_prefix="/_devsite")
+
+SWITCH_VALUES = {
+    "impersonate_customers": (True, False),
+    "webhook_comment_body": ("v2", "adf"),
+    "jsm_context_params": ("servicedesk", "request"),
+}
+
+
+@bp.errorhandler(SiteError)
+def site_error(error):
+    return jsonify({"error": str(error)}), error.status
+
+
+def _json_body():
+    body = request.get_json(silent=True)
+    if body is None:
+        raise SiteError("The request body must be JSON.")
+    return body
+
+
+def _plain(value):
+    """Convert record fields to JSON-ready values (datetimes as ISO 8601)."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def raw_comment(comment):
+    return _plain(comment.to_dict())
+
+
+def raw_issue(issue):
+    body = _plain(issue.to_dict())
+    body["project_key"] = issue.project_key
+    return body
+
+
+@bp.get("/health")
+def health():
+    return jsonify({"ok": True})
+
+
+@bp.post("/reset")
+def reset():
+    site.reset()
+    webhooks.reset()
+    log.info("Site reset to its seed data")
+    return jsonify({"ok": True})
+
+
+# -- apps ----------------------------------------------------------------------------------
+
+@bp.post("/apps/install")
+def install():
+    descriptor_url = _json_body().get("descriptor_url")
+    if not descriptor_url:
+        raise SiteError("descriptor_url is required.")
+    return jsonify(lifecycle.install(descriptor_url))
+
+
+@bp.post("/apps/<app_key>/uninstall")
+def uninstall(app_key):
+    return jsonify(lifecycle.uninstall(app_key))
+
+
+@bp.post("/apps/<app_key>/enable")
+def enable(app_key):
+    return jsonify(lifecycle.set_enabled(app_key, True))
+
+
+@bp.post("/apps/<app_key>/disable")
+def disable(app_key):
+    return jsonify(lifecycle.set_enabled(app_key, False))
+
+
+@bp.get("/apps")
+def list_apps():
+    # The sharedSecret stays inside the site: the app receives it in its installed callback.
+    return jsonify([{"key": a.key, "base_url": a.base_url, "client_key": a.client_key,
+                     "enabled": a.enabled, "installed": a.installed, "account_id": a.account_id,
+                     "descriptor_url": a.descriptor_url} for a in site.apps.values()])
+
+
+@bp.get("/install-keys/<kid>")
+def install_key(kid):
+    pem = connect_auth.install_key_pem(kid)
+    if pem is None:
+        return Response(f"No install key with kid {kid!r}.\n", status=404, mimetype="text/plain")
+    return Response(pem, mimetype="text/plain")
+
+
+# -- faults and switches -------------------------------------------------------------------
+
+@bp.put("/faults")
+def set_faults():
+    rules = faults.parse_rules(_json_body())
+    with site.lock:
+        site.faults = rules
+    return jsonify([faults.public_rule(r) for r in rules])
+
+
+@bp.delete("/faults")
+def clear_faults():
+    with site.lock:
+        site.faults = []
+    return jsonify([])
+
+
+@bp.get("/faults")
+def list_faults():
+    return jsonify([faults.public_rule(r) for r in site.faults])
+
+
+@bp.put("/switches")
+def set_switches():
+    body = _json_body()
+    for name, value in body.items():
+        if name not in SWITCH_VALUES:
+            raise SiteError(f"Switch {name!r} is unknown; use one of {sorted(SWITCH_VALUES)}.")
+        if value not in SWITCH_VALUES[name]:
+            raise SiteError(f"Switch {name} accepts {list(SWITCH_VALUES[name])}, not {value!r}.")
+    with site.lock:
+        site.switches.update(body)
+    return jsonify(site.switches)
+
+
+@bp.get("/switches")
+def get_switches():
+    return jsonify(site.switches)
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+@bp.get("/requests")
+def request_log():
+    with site.lock:
+        return jsonify(list(site.request_log))
+
+
+@bp.get("/webhooks")
+def webhook_log():
+    with site.lock:
+        return jsonify(list(site.webhook_log))
+
+
+@bp.get("/notifications")
+def notifications():
+    with site.lock:
+        return jsonify(list(site.notifications))
+
+
+# -- acting as a person --------------------------------------------------------------------
+
+@bp.post("/actions/comment")
+def act_comment():
+    body = _json_body()
+    comment = site.add_comment(body.get("issue_key", ""), body.get("author_account_id", ""),
+                               body.get("body", ""), bool(body.get("public", True)),
+                               body.get("properties"), via="ui")
+    return jsonify(raw_comment(comment)), 201
+
+
+@bp.post("/actions/transition")
+def act_transition():
+    body = _json_body()
+    issue = site.transition(body.get("issue_key", ""), body.get("actor_account_id", ""),
+                            body.get("to_status", ""), body.get("resolution"))
+    return jsonify(raw_issue(issue))
+
+
+@bp.post("/actions/request")
+def act_request():
+    body = _json_body()
+    issue = site.create_request(body.get("service_desk_id", "1"), body.get("request_type_id", "10"),
+                                body.get("reporter_account_id", ""), body.get("summary", ""),
+                                body.get("description", ""), channel=body.get("channel", "portal"),
+                                participants=body.get("participants", []),
+                                organizations=body.get("organizations", []))
+    return jsonify(raw_issue(issue)), 201
+
+
+@bp.get("/issues/<key>")
+def get_issue(key):
+    with site.lock:
+        return jsonify(raw_issue(site.issue(key)))
+
+
+@bp.get("/statuses")
+def statuses():
+    return jsonify(list(STATUSES))

@@ -1,0 +1,283 @@
+"""Jira platform REST on issues: issue, comments (v2 string bodies, v3 ADF), transitions,
+issue and comment properties.
+
+Portal customers hold no Browse Projects permission, so every route here returns 404 to them,
+as Jira does for an issue one may not see.
+"""
+
+from flask import Blueprint, jsonify, request
+
+from . import seed
+from .representations import adf_to_text, comment_json, is_adf, issue_json, status_json
+from .rest_auth import caller, error_response
+from .state import NotFound, site
+
+bp = Blueprint("rest_issues", __name__)
+
+API = "/rest/api/<any('2','3'):version>"
+MAX_PROPERTY_BYTES = 32768
+
+
+def _issue(key):
+    issue = site.issue(key)
+    if "BROWSE_PROJECTS" not in site.permissions(caller(), issue.project_key):
+        raise NotFound("Issue does not exist or you do not have permission to see it.")
+    return issue
+
+
+def _comment(issue, comment_id):
+    comment = issue.comment(comment_id)
+    if comment is None:
+        raise NotFound(f"Can not find a comment for the id: {comment_id}.")
+    return comment
+
+
+def _body_text(body, version):
+    """The comment body as plain text, or None when it is invalid for this API version."""
+    if version == "3":
+        return adf_to_text(body) if is_adf(body) else None
+    return body if isinstance(body, str) else None
+
+
+def _property_list(raw):
+    properties = {}
+    for item in raw or []:
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            properties[item["key"]] = item.get("value")
+    return properties
+
+
+# -- issue ---------------------------------------------------------------------------------
+
+@bp.get(f"{API}/issue/<key>")
+def get_issue(version, key):
+    issue = _issue(key)
+    property_keys = [k for k in request.args.get("properties", "").split(",") if k]
+    if property_keys == ["*all"]:
+        property_keys = list(issue.properties)
+    with site.lock:
+        body = issue_json(issue, int(version), property_keys)
+    wanted = [f for f in request.args.get("fields", "").split(",") if f and f not in ("*all", "*navigable")]
+    if wanted:
+        body["fields"] = {name: value for name, value in body["fields"].items() if name in wanted}
+    return jsonify(body)
+
+
+@bp.put(f"{API}/issue/<key>")
+def edit_issue(version, key):
+    issue = _issue(key)
+    body = request.get_json(silent=True) or {}
+    fields = body.get("fields", {})
+    labels = fields.get("labels")
+    for operation in body.get("update", {}).get("labels", []):
+        labels = list(labels if labels is not None else issue.labels)
+        if "add" in operation and operation["add"] not in labels:
+            labels.append(operation["add"])
+        if "remove" in operation and operation["remove"] in labels:
+            labels.remove(operation["remove"])
+        if "set" in operation:
+            labels = list(operation["set"])
+    priority = fields.get("priority", {}).get("name") if isinstance(fields.get("priority"), dict) else None
+    unknown = set(fields) - {"labels", "priority"}
+    if unknown:
+        return error_response(400, f"Field(s) {sorted(unknown)} cannot be set on this local site.")
+    site.update_issue(issue.key, caller(), labels=labels, priority=priority)
+    return "", 204
+
+
+# -- comments ------------------------------------------------------------------------------
+
+@bp.get(f"{API}/issue/<key>/comment")
+def list_comments(version, key):
+    issue = _issue(key)
+    start = int(request.args.get("startAt", 0))
+    limit = int(request.args.get("maxResults", 5000))
+    expand = "properties" in request.args.get("expand", "")
+    with site.lock:
+        comments = list(issue.comments)
+        if request.args.get("orderBy", "created").startswith("-"):
+            comments.reverse()
+        values = [comment_json(issue, c, int(version), expand) for c in comments[start:start + limit]]
+    return jsonify({"self": request.url, "startAt": start, "maxResults": limit,
+                    "total": len(comments), "comments": values})
+
+
+@bp.post(f"{API}/issue/<key>/comment")
+def add_comment(version, key):
+    issue = _issue(key)
+    if "ADD_COMMENTS" not in site.permissions(caller(), issue.project_key):
+        return error_response(403, "You do not have the permission to comment on this issue.")
+    body = request.get_json(silent=True) or {}
+    text = _body_text(body.get("body"), version)
+    if text is None or not text.strip():
+        return error_response(400, "Comment body is not valid!") if version == "3" else \
+            error_response(400, "Comment body can not be empty!")
+    comment = site.add_comment(issue.key, caller(), text, True, _property_list(body.get("properties")), via="rest")
+    return jsonify(comment_json(issue, comment, int(version), expand_properties=True)), 201
+
+
+@bp.get(f"{API}/issue/<key>/comment/<comment_id>")
+def get_comment(version, key, comment_id):
+    issue = _issue(key)
+    comment = _comment(issue, comment_id)
+    return jsonify(comment_json(issue, comment, int(version), "properties" in request.args.get("expand", "")))
+
+
+@bp.put(f"{API}/issue/<key>/comment/<comment_id>")
+def update_comment(version, key, comment_id):
+    issue = _issue(key)
+    comment = _comment(issue, comment_id)
+    if comment.author != caller() and "EDIT_ALL_COMMENTS" not in site.permissions(caller(), issue.project_key):
+        return error_response(403, "You do not have the permission to edit this comment.")
+    body = request.get_json(silent=True) or {}
+    text = _body_text(body.get("body"), version)
+    if text is None or not text.strip():
+        return error_response(400, "Comment body is not valid!")
+    comment = site.update_comment(issue.key, comment.id, caller(), text, _property_list(body.get("properties")))
+    return jsonify(comment_json(issue, comment, int(version)))
+
+
+@bp.delete(f"{API}/issue/<key>/comment/<comment_id>")
+def delete_comment(version, key, comment_id):
+    issue = _issue(key)
+    comment = _comment(issue, comment_id)
+    if comment.author != caller() and "DELETE_ALL_COMMENTS" not in site.permissions(caller(), issue.project_key):
+        return error_response(403, "You do not have the permission to delete this comment.")
+    site.delete_comment(issue.key, comment.id, caller())
+    return "", 204
+
+
+# -- transitions ---------------------------------------------------------------------------
+
+def _transition_json(transition_id, name, status, expand_fields):
+    body = {"id": transition_id, "name": name, "to": status_json(status), "hasScreen": status == "Resolved",
+            "isGlobal": False, "isInitial": False, "isAvailable": True, "isConditional": False}
+    if expand_fields:
+        body["fields"] = {}
+        if status == "Resolved":
+            body["fields"]["resolution"] = {
+                "required": True, "name": "Resolution", "key": "resolution",
+                "operations": ["set"],
+                "allowedValues": [{"id": i, "name": n} for n, i in seed.RESOLUTIONS.items()],
+            }
+    return body
+
+
+@bp.get(f"{API}/issue/<key>/transitions")
+def list_transitions(version, key):
+    issue = _issue(key)
+    expand_fields = "transitions.fields" in request.args.get("expand", "")
+    return jsonify({"expand": "transitions", "transitions": [
+        _transition_json(t_id, name, status, expand_fields) for t_id, name, status in site.transitions_for(issue)
+    ]})
+
+
+@bp.post(f"{API}/issue/<key>/transitions")
+def do_transition(version, key):
+    issue = _issue(key)
+    if "TRANSITION_ISSUES" not in site.permissions(caller(), issue.project_key):
+        return error_response(403, "You do not have the permission to transition this issue.")
+    body = request.get_json(silent=True) or {}
+    transition_id = str((body.get("transition") or {}).get("id", ""))
+    target = next((status for t_id, _, status in site.transitions_for(issue) if t_id == transition_id), None)
+    if target is None:
+        return error_response(400, f"Transition id '{transition_id}' is not valid for this issue.")
+    resolution = (body.get("fields") or {}).get("resolution") or {}
+    resolution = resolution.get("name") or next(
+        (n for n, i in seed.RESOLUTIONS.items() if i == str(resolution.get("id"))), None)
+    if target == "Resolved" and not resolution:
+        return jsonify({"errorMessages": [], "errors": {"resolution": "Resolution is required."}}), 400
+    comment = ((body.get("update") or {}).get("comment") or [{}])[0].get("add", {}).get("body")
+    site.transition(issue.key, caller(), target, resolution)
+    if comment:
+        text = _body_text(comment, version)
+        if text:
+            site.add_comment(issue.key, caller(), text, True, via="rest")
+    return "", 204
+
+
+# -- properties ----------------------------------------------------------------------------
+
+def _property_value():
+    if len(request.get_data()) > MAX_PROPERTY_BYTES:
+        return None, error_response(400, f"The property value exceeds {MAX_PROPERTY_BYTES} bytes.")
+    value = request.get_json(silent=True)
+    if value is None and request.get_data().strip() != b"null":
+        return None, error_response(400, "The property value must be valid JSON.")
+    return value, None
+
+
+@bp.get(f"{API}/issue/<key>/properties")
+def list_issue_properties(version, key):
+    issue = _issue(key)
+    return jsonify({"keys": [{"self": request.base_url + "/" + k, "key": k} for k in issue.properties]})
+
+
+@bp.get(f"{API}/issue/<key>/properties/<property_key>")
+def get_issue_property(version, key, property_key):
+    issue = _issue(key)
+    if property_key not in issue.properties:
+        return error_response(404, f"The property with key '{property_key}' does not exist.")
+    return jsonify({"key": property_key, "value": issue.properties[property_key]})
+
+
+@bp.put(f"{API}/issue/<key>/properties/<property_key>")
+def set_issue_property(version, key, property_key):
+    issue = _issue(key)
+    value, error = _property_value()
+    if error:
+        return error
+    created = site.set_issue_property(issue.key, property_key, value, caller())
+    return "", 201 if created else 200
+
+
+@bp.delete(f"{API}/issue/<key>/properties/<property_key>")
+def delete_issue_property(version, key, property_key):
+    issue = _issue(key)
+    site.delete_issue_property(issue.key, property_key, caller())
+    return "", 204
+
+
+def _comment_by_id(comment_id):
+    issue, comment = site.find_comment(comment_id)
+    _issue(issue.key)
+    return issue, comment
+
+
+@bp.get(f"{API}/comment/<comment_id>/properties")
+def list_comment_properties(version, comment_id):
+    _, comment = _comment_by_id(comment_id)
+    return jsonify({"keys": [{"self": request.base_url + "/" + k, "key": k} for k in comment.properties]})
+
+
+@bp.get(f"{API}/comment/<comment_id>/properties/<property_key>")
+def get_comment_property(version, comment_id, property_key):
+    _, comment = _comment_by_id(comment_id)
+    if property_key not in comment.properties:
+        return error_response(404, f"The property with key '{property_key}' does not exist.")
+    return jsonify({"key": property_key, "value": comment.properties[property_key]})
+
+
+@bp.put(f"{API}/comment/<comment_id>/properties/<property_key>")
+def set_comment_property(version, comment_id, property_key):
+    _, comment = _comment_by_id(comment_id)
+    value, error = _property_value()
+    if error:
+        return error
+    with site.lock:
+        created = property_key not in comment.properties
+        comment.properties[property_key] = value
+        if property_key == "sd.public.comment" and isinstance(value, dict):
+            comment.public = value.get("internal") is not True
+    return "", 201 if created else 200
+
+
+@bp.delete(f"{API}/comment/<comment_id>/properties/<property_key>")
+def delete_comment_property(version, comment_id, property_key):
+    _, comment = _comment_by_id(comment_id)
+    with site.lock:
+        if comment.properties.pop(property_key, None) is None:
+            return error_response(404, f"The property with key '{property_key}' does not exist.")
+        if property_key == "sd.public.comment":
+            comment.public = True
+    return "", 204

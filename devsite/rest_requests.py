@@ -1,0 +1,226 @@
+"""JSM REST on customer requests: create, read, list, participants, comments, transitions,
+attachments. A customer sees a request when they are its reporter, a participant, or a member
+of an organisation it is shared with; a request they may not see returns 404."""
+
+from flask import Blueprint, jsonify, request
+
+from .records import now
+from .representations import jsm_comment_json, jsm_page, jsm_user_json, request_json, rest_url
+from .rest_auth import caller, error_response
+from .rest_servicedesk import paging
+from .state import Forbidden, NotFound, SiteError, site
+
+bp = Blueprint("rest_requests", __name__)
+
+SD = "/rest/servicedeskapi"
+
+
+def _request(key):
+    issue = site.issue(key)
+    if not site.can_view(caller(), issue):
+        raise NotFound(f"The request {key} does not exist or you do not have permission to see it.")
+    return issue
+
+
+@bp.post(f"{SD}/request")
+def create_request():
+    body = request.get_json(silent=True) or {}
+    values = body.get("requestFieldValues") or {}
+    reporter = caller()
+    on_behalf = body.get("raiseOnBehalfOf")
+    if on_behalf:
+        if not site.is_agent(caller()):
+            return error_response(403, "Customers cannot raise requests on behalf of other people.")
+        if on_behalf not in site.users:
+            return error_response(400, f"The user {on_behalf!r} given in raiseOnBehalfOf does not exist.")
+        reporter = on_behalf
+    if site.users[reporter].account_type == "app":
+        return error_response(400, "An app cannot be the reporter of a request; set raiseOnBehalfOf to a customer.")
+
+    participants = list(body.get("requestParticipants") or [])
+    organizations = [str(o) for o in (values.get("organization") or body.get("organization") or [])]
+    for participant in participants:
+        # JSM accepts an organisation id among the participants to share the request with it.
+        if participant not in site.users and str(participant) in site.organizations:
+            organizations.append(str(participant))
+        elif participant not in site.users:
+            return error_response(400, f"The request participant {participant!r} does not exist.")
+    participants = [p for p in participants if p in site.users]
+    reporter_orgs = {org.id for org in site.organizations_of(reporter)}
+    for org_id in organizations:
+        if org_id not in site.organizations:
+            return error_response(400, f"Organization {org_id!r} does not exist.")
+        if not site.is_agent(caller()) and org_id not in reporter_orgs:
+            return error_response(403, f"You cannot share a request with organization {org_id}: you are not a member.")
+
+    channel = "portal" if not site.is_agent(caller()) and site.users[caller()].account_type == "customer" else "api"
+    issue = site.create_request(body.get("serviceDeskId"), body.get("requestTypeId"), reporter,
+                                values.get("summary"), values.get("description") or "", channel=channel,
+                                participants=participants, organizations=organizations,
+                                actor_account_id=caller())
+    return jsonify(request_json(issue)), 201
+
+
+@bp.get(f"{SD}/request")
+def list_requests():
+    ownership = request.args.get("requestOwnership", "ALL_REQUESTS")
+    status = request.args.get("requestStatus", "ALL_REQUESTS")
+    start, limit = paging()
+    me = caller()
+    my_orgs = {org.id for org in site.organizations_of(me)}
+    with site.lock:
+        found = []
+        for issue in sorted(site.issues.values(), key=lambda i: -int(i.id)):
+            mine = issue.reporter == me
+            participant = me in issue.participants
+            shared = bool(my_orgs & set(issue.organizations))
+            if not (mine or participant or shared):
+                continue  # JSM lists the caller's own requests, even for agents
+            if ownership == "OWNED_REQUESTS" and not mine:
+                continue
+            if ownership == "PARTICIPATED_REQUESTS" and not participant:
+                continue
+            if status == "CLOSED_REQUESTS" and issue.status not in ("Resolved", "Closed"):
+                continue
+            if status == "OPEN_REQUESTS" and issue.status in ("Resolved", "Closed"):
+                continue
+            found.append(request_json(issue))
+    return jsonify(jsm_page(found, start, limit, f"{SD}/request"))
+
+
+@bp.get(f"{SD}/request/<key>")
+def get_request(key):
+    return jsonify(request_json(_request(key)))
+
+
+@bp.get(f"{SD}/request/<key>/participant")
+def list_participants(key):
+    issue = _request(key)
+    start, limit = paging()
+    values = [jsm_user_json(a) for a in issue.participants]
+    return jsonify(jsm_page(values, start, limit, f"{SD}/request/{issue.key}/participant"))
+
+
+@bp.post(f"{SD}/request/<key>/participant")
+def add_participants(key):
+    issue = _request(key)
+    account_ids = (request.get_json(silent=True) or {}).get("accountIds") or []
+    if not site.is_agent(caller()) and caller() != issue.reporter:
+        return error_response(403, "Only the reporter or an agent can add participants to this request.")
+    unknown = [a for a in account_ids if a not in site.users]
+    if unknown:
+        return error_response(400, f"These accountIds do not exist: {unknown}.")
+    site.add_participants(issue.key, account_ids)
+    values = [jsm_user_json(a) for a in issue.participants]
+    return jsonify(jsm_page(values, 0, 50, f"{SD}/request/{issue.key}/participant"))
+
+
+# -- comments ------------------------------------------------------------------------------
+
+def _flag(name):
+    return request.args.get(name, "true").lower() != "false"
+
+
+@bp.get(f"{SD}/request/<key>/comment")
+def list_comments(key):
+    issue = _request(key)
+    agent = site.is_agent(caller())
+    want_public, want_internal = _flag("public"), _flag("internal") and agent
+    expand_rendered = "renderedBody" in request.args.get("expand", "")
+    start, limit = paging()
+    with site.lock:
+        values = [jsm_comment_json(issue, c, expand_rendered) for c in issue.comments
+                  if (c.public and want_public) or (not c.public and want_internal)]
+    return jsonify(jsm_page(values, start, limit, f"{SD}/request/{issue.key}/comment"))
+
+
+@bp.post(f"{SD}/request/<key>/comment")
+def add_comment(key):
+    issue = _request(key)
+    body = request.get_json(silent=True) or {}
+    text = body.get("body")
+    public = body.get("public", True)
+    if not isinstance(text, str) or not text.strip():
+        return error_response(400, "The comment body is required.")
+    if not isinstance(public, bool):
+        return error_response(400, "The field public must be true or false.")
+    if not public and not site.is_agent(caller()):
+        return error_response(403, "Customers can only add public comments.")
+    comment = site.add_comment(issue.key, caller(), text, public, via="rest")
+    return jsonify(jsm_comment_json(issue, comment)), 201
+
+
+@bp.get(f"{SD}/request/<key>/comment/<comment_id>")
+def get_comment(key, comment_id):
+    issue = _request(key)
+    comment = issue.comment(comment_id)
+    if comment is None or (not comment.public and not site.is_agent(caller())):
+        return error_response(404, f"Comment {comment_id!r} does not exist on request {issue.key}.")
+    return jsonify(jsm_comment_json(issue, comment, "renderedBody" in request.args.get("expand", "")))
+
+
+# -- transitions ---------------------------------------------------------------------------
+
+def _customer_transitions(issue):
+    """List the transitions the caller may use: agents all, customers only resolve, reopen or reply."""
+    transitions = site.transitions_for(issue)
+    if site.is_agent(caller()):
+        return transitions
+    return [t for t in transitions if t[2] in ("Resolved", "Open", "Waiting for support")]
+
+
+@bp.get(f"{SD}/request/<key>/transition")
+def list_transitions(key):
+    issue = _request(key)
+    start, limit = paging()
+    values = [{"id": t_id, "name": name} for t_id, name, _ in _customer_transitions(issue)]
+    return jsonify(jsm_page(values, start, limit, f"{SD}/request/{issue.key}/transition"))
+
+
+@bp.post(f"{SD}/request/<key>/transition")
+def do_transition(key):
+    issue = _request(key)
+    body = request.get_json(silent=True) or {}
+    target = next((status for t_id, _, status in _customer_transitions(issue) if t_id == str(body.get("id"))), None)
+    if target is None:
+        return error_response(400, f"Transition {body.get('id')!r} is not available for request {issue.key}.")
+    resolution = "Done" if target == "Resolved" else None
+    site.transition(issue.key, caller(), target, resolution)
+    comment = (body.get("additionalComment") or {}).get("body")
+    if comment:
+        site.add_comment(issue.key, caller(), comment, True, via="rest")
+    return "", 204
+
+
+# -- attachments ---------------------------------------------------------------------------
+
+@bp.post(f"{SD}/request/<key>/attachment")
+def add_attachments(key):
+    issue = _request(key)
+    body = request.get_json(silent=True) or {}
+    temporary_ids = body.get("temporaryAttachmentIds") or []
+    public = body.get("public", True)
+    if not temporary_ids:
+        return error_response(400, "temporaryAttachmentIds is required.")
+    if not public and not site.is_agent(caller()):
+        raise Forbidden("Customers can only add public attachments.")
+    added = []
+    with site.lock:
+        for temporary_id in temporary_ids:
+            upload = site.temporary_attachments.pop(temporary_id, None)
+            if upload is None:
+                raise SiteError(f"Temporary attachment {temporary_id!r} does not exist or was already used.")
+            attachment = {"id": site.new_id(), "filename": upload["filename"], "size": upload["size"],
+                          "mimeType": upload["content_type"], "author": caller(), "public": bool(public),
+                          "created": now()}
+            issue.attachments.append(attachment)
+            added.append({"filename": attachment["filename"], "author": jsm_user_json(caller()),
+                          "size": attachment["size"], "mimeType": attachment["mimeType"],
+                          "_links": {"content": rest_url(f"/secure/attachment/{attachment['id']}")}})
+        comment = None
+        if body.get("additionalComment", {}).get("body"):
+            comment = site.add_comment(issue.key, caller(), body["additionalComment"]["body"], bool(public), via="rest")
+    result = {"attachments": jsm_page(added, 0, 50, f"{SD}/request/{issue.key}/attachment")}
+    if comment is not None:
+        result["comment"] = jsm_comment_json(issue, comment)
+    return jsonify(result), 201
