@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base
@@ -47,3 +47,31 @@ class Installation(Base):
     def __repr__(self):
         # Deliberately leaves out the shared secret, even encrypted.
         return f"<Installation {self.client_key} {self.base_url} {self.status}>"
+
+
+class WebhookEvent(Base):
+    """One webhook delivery from a Jira site, stored before it is acknowledged.
+
+    Jira retries deliveries, so the same event may arrive more than once. Every copy has the same
+    `dedupe_key`, and the unique constraint lets only the first one in.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("client_key", "dedupe_key", name="uq_webhook_events_client_dedupe"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    # Jira's `webhookEvent`, e.g. "comment_created" or "jira:issue_updated".
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    dedupe_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    issue_key: Mapped[str | None] = mapped_column(String(255))
+    # The payload as Jira sent it. It contains comment bodies, which are personal data.
+    # TODO: delete processed rows after a retention period once the data-erasure job exists.
+    payload: Mapped[dict] = mapped_column(JSON, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self):
+        return f"<WebhookEvent {self.id} {self.client_key} {self.name} {self.issue_key}>"
