@@ -9,7 +9,7 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent / "translations"
 SUPPORTED_LOCALES = ("fr", "en")
@@ -44,3 +44,4 @@ def init_babel(app, instance_dir):
     compile_catalogues(target)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
     Babel(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale

@@ -1,5 +1,105 @@
-"""Placeholder blueprint; filled in by the Connect foundation work."""
+"""The iframe pages Jira shows for the descriptor's modules.
 
-from flask import Blueprint
+Every route here is a module URL of atlassian-connect.json and is reached only with a Jira-signed
+iframe JWT whose qsh matches the exact URL. The viewer and the site come from that token
+(`flask.g.connect`); the context parameters Jira appends (`xdm_e`, `cp`, `lic`, `cv`) are never
+read for identity.
+
+Language: French unless the URL carries `lang` or the browser prefers English (addon.i18n).
+"""
+
+from flask import Blueprint, g, render_template, request
+from flask_babel import get_locale
+
+from ..atlassian.auth import require_jwt
 
 bp = Blueprint("panels", __name__)
+
+
+def first_arg(*names):
+    """Return the first non-empty query parameter among `names`, or ""."""
+    for name in names:
+        value = request.args.get(name, "").strip()
+        if value:
+            return value
+    return ""
+
+
+def render_panel(template, surface, size_to_parent=False, **context):
+    """Render an iframe page with the verified site and viewer from the request's JWT."""
+    connect = g.connect
+    return render_template(
+        template,
+        page_lang=get_locale().language,
+        surface=surface,
+        size_to_parent=size_to_parent,
+        site_url=connect.installation.base_url,
+        account_id=connect.account_id,
+        **context,
+    )
+
+
+@bp.get("/portal/request-panel")
+@require_jwt("computed")
+def request_panel():
+    # Atlassian's documentation leaves the JSM context variable names uncertain, so the module
+    # URL requests both spellings. Jira fills in the variables it defines and leaves the others
+    # empty, and panel.js falls back to AP.context.getContext() when all are empty.
+    return render_panel(
+        "panels/request_panel.html",
+        surface="request-panel",
+        request_key=first_arg("requestKey", "rk"),
+        request_id=first_arg("requestId", "rid"),
+        service_desk_id=first_arg("serviceDeskId", "sdid"),
+    )
+
+
+@bp.get("/portal/footer")
+@require_jwt("computed")
+def portal_footer():
+    return render_panel("panels/footer.html", surface="footer")
+
+
+@bp.get("/agent/issue-panel")
+@require_jwt("computed")
+def issue_panel():
+    return render_panel(
+        "panels/issue_panel.html",
+        surface="issue-panel",
+        issue_key=first_arg("issueKey"),
+        issue_id=first_arg("issueId"),
+        project_key=first_arg("projectKey"),
+    )
+
+
+@bp.get("/agent/dashboard")
+@require_jwt("computed")
+def dashboard():
+    return render_panel(
+        "panels/dashboard.html", surface="dashboard", size_to_parent=True,
+        project_key=first_arg("projectKey"),
+    )
+
+
+# TODO: check server-side that the viewer administers the project (or the site, for the two pages
+# below) before these pages show settings. The descriptor's conditions only hide the links in Jira.
+# The pages show no settings yet.
+@bp.get("/admin/project-settings")
+@require_jwt("computed")
+def project_settings():
+    return render_panel(
+        "panels/project_settings.html", surface="project-settings", size_to_parent=True,
+        project_key=first_arg("projectKey"),
+    )
+
+
+@bp.get("/admin/settings")
+@require_jwt("computed")
+def admin_settings():
+    return render_panel("panels/admin_settings.html", surface="admin-settings", size_to_parent=True)
+
+
+@bp.get("/admin/configure")
+@require_jwt("computed")
+def configure():
+    return render_panel("panels/configure.html", surface="configure", size_to_parent=True)
