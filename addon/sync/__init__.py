@@ -1,0 +1,1 @@
+"""Jira synchronisation: the comment outbox and the webhooks that bring Jira changes back."""

@@ -1,0 +1,60 @@
+"""What the add-on does with the Jira webhooks it receives.
+
+Every subscribed event first checks whether the request was opened by chat, because only those
+requests have a conversation to update; comments on requests opened by mail or the portal form are
+ignored. The `supportchat` issue property marks chat requests. `jira:issue_updated` payloads carry
+it (the descriptor lists it in `propertyKeys`) and comment payloads do not, so for comments it is
+read from Jira with a signed call.
+"""
+
+import logging
+
+from ..atlassian.installations import get_active_installation
+from ..atlassian.jira_client import jira_client_for
+from ..atlassian.webhooks import on_webhook
+
+log = logging.getLogger(__name__)
+
+CHAT_PROPERTY_KEY = "supportchat"
+
+
+def chat_marker_of(event):
+    """Return the `supportchat` property of the event's issue, or None when it has none."""
+    # Jira embeds the requested properties that exist; whether as a list of {key, value} or a
+    # dict is not documented, so both are read. An embedded collection without the key means the
+    # issue has no such property.
+    issue = event.payload.get("issue") or {}
+    embedded = issue.get("properties")
+    if isinstance(embedded, dict):
+        return embedded.get(CHAT_PROPERTY_KEY)
+    if isinstance(embedded, list):
+        for entry in embedded:
+            if isinstance(entry, dict) and entry.get("key") == CHAT_PROPERTY_KEY:
+                return entry.get("value")
+        return None
+
+    installation = get_active_installation(event.client_key)
+    if installation is None:
+        return None
+    with jira_client_for(installation) as jira:
+        return jira.get_issue_property(event.issue_key, CHAT_PROPERTY_KEY)
+
+
+@on_webhook("comment_created")
+@on_webhook("comment_updated")
+@on_webhook("comment_deleted")
+@on_webhook("jira:issue_updated")
+def route_to_conversation(event):
+    if not event.issue_key:
+        log.info("Webhook %s from client_key %s names no issue; ignored", event.name, event.client_key)
+        return
+
+    marker = chat_marker_of(event)
+    if not isinstance(marker, dict) or marker.get("enabled") not in (True, "true"):
+        log.debug("Webhook %s on %s (client_key %s): request not opened by chat; ignored",
+                  event.name, event.issue_key, event.client_key)
+        return
+
+    # TODO: mirror the comment or status change into the conversation once chat
+    # conversations exist; for now the event is only recognised.
+    log.info("Webhook %s on chat request %s (client_key %s)", event.name, event.issue_key, event.client_key)
