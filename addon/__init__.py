@@ -16,6 +16,7 @@ from .crypto import SecretBox
 from .db import Database
 from .errors import register_error_handlers
 from .i18n import init_babel
+from .logs import install_redaction
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 def create_app(overrides=None):
     """Build the add-on app. `overrides` replaces configuration values (tests use it)."""
     config = load_config(overrides)
+    install_redaction()
     app = Flask(
         __name__,
         template_folder=str(ROOT_DIR / "templates"),
@@ -53,6 +55,7 @@ def create_app(overrides=None):
     init_babel(app, app.instance_path)
     register_error_handlers(app)
     _register_blueprints(app)
+    _register_webhook_processing(app)
     _register_security_headers(app)
     _register_cli(app)
     return app
@@ -68,6 +71,13 @@ def _register_blueprints(app):
     app.register_blueprint(panels.bp)
 
 
+def _register_webhook_processing(app):
+    from .atlassian import webhooks
+    from .sync import webhook_handlers  # noqa: F401  (registers the handlers)
+
+    webhooks.init_app(app)
+
+
 def _register_security_headers(app):
     frame_ancestors = app.config.get(
         "ADDON_FRAME_ANCESTORS", "https://*.atlassian.net https://*.jira.com"
@@ -76,7 +86,7 @@ def _register_security_headers(app):
 
     @app.after_request
     def add_security_headers(response):
-        # Jira shows our pages in iframes; only Atlassian's hosts may frame them.
+        # Jira shows our pages in iframes; only the hosts of ADDON_FRAME_ANCESTORS may frame them.
         response.headers.setdefault(
             "Content-Security-Policy", f"frame-ancestors 'self' {frame_ancestors}"
         )

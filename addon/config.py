@@ -117,6 +117,12 @@ def load_config(overrides=None):
         "JWT_LEEWAY_SECS": int(get("JWT_LEEWAY_SECS", "30")),
         "REDIS_URL": get("REDIS_URL") or None,
         "JIRA_TIMEOUT_SECS": float(get("JIRA_TIMEOUT_SECS", "10")),
+        # Atlassian's guidance for rate-limited calls: 4 retries, 5 s first delay doubling up
+        # to 30 s, and Retry-After obeyed (capped so that a bad header cannot stall a worker).
+        "JIRA_MAX_RETRIES": int(get("JIRA_MAX_RETRIES", "4")),
+        "JIRA_RETRY_BASE_SECS": float(get("JIRA_RETRY_BASE_SECS", "5")),
+        "JIRA_RETRY_MAX_SECS": float(get("JIRA_RETRY_MAX_SECS", "30")),
+        "JIRA_RETRY_AFTER_MAX_SECS": float(get("JIRA_RETRY_AFTER_MAX_SECS", "60")),
         "INSTALL_KEY_TIMEOUT_SECS": float(get("INSTALL_KEY_TIMEOUT_SECS", "5")),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_SUPPORTED_LOCALES": ["fr", "en"],

@@ -21,10 +21,22 @@ def _tune_sqlite(dbapi_connection, _record):
     cursor.close()
 
 
+def normalize_database_url(url):
+    """Pin bare PostgreSQL URLs to psycopg2, the driver in requirements.txt.
+
+    SQLAlchemy 2.1 maps "postgresql://" to psycopg 3, which is not installed.
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
 class Database:
     """The engine and session factory of one app."""
 
     def __init__(self, url):
+        url = normalize_database_url(url)
         self.url = url
         options = {"future": True, "pool_pre_ping": True}
         if url.startswith("sqlite"):

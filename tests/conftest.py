@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy
 
 from addon import create_app
+from addon.db import normalize_database_url
 
 from .support import (
     IN_CI,
@@ -18,7 +19,7 @@ from .support import (
     require_service,
 )
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+TEST_DATABASE_URL = normalize_database_url(os.environ.get("TEST_DATABASE_URL", ""))
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"
 
 
@@ -31,14 +32,15 @@ def pytest_generate_tests(metafunc):
 
 
 def _postgresql_reachable(url):
+    engine = sqlalchemy.create_engine(url)  # a missing driver raises here, loudly
     try:
-        engine = sqlalchemy.create_engine(url)
         with engine.connect():
             pass
-        engine.dispose()
         return True
-    except Exception:  # any failure to connect means "not available" here
+    except sqlalchemy.exc.OperationalError:
         return False
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

@@ -102,12 +102,15 @@ class AddonServer:
         self.port = port
         self.url = app.config["ADDON_BASE_URL"]
         self._server = make_server("127.0.0.1", port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def stop(self):
+        from addon.atlassian import webhooks
+
         self._server.shutdown()
         self._thread.join(timeout=10)
+        webhooks.shutdown(self.app)
         self.app.extensions["database"].dispose()
 
 

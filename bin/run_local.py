@@ -1,0 +1,102 @@
+"""Start the local Jira site and the add-on, install the add-on into the site, print the URLs.
+
+Development only: the add-on runs with ADDON_ENV=development (a per-checkout secret key in
+instance/) and trusts only the local site's install keys.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+def wait_for(url, process, name, timeout_secs=30):
+    deadline = time.monotonic() + timeout_secs
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{name} exited during start-up with code {process.returncode}; see its output above")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{name} did not answer on {url} within {timeout_secs} s")
+
+
+def main():
+    devsite_port = int(os.environ.get("DEVSITE_PORT", "2990"))
+    addon_port = int(os.environ.get("ADDON_PORT", "5000"))
+    site_url = f"http://{HOST}:{devsite_port}"
+    addon_url = f"http://{HOST}:{addon_port}"
+
+    addon_env = dict(os.environ)
+    addon_env.update({
+        "ADDON_ENV": "development",
+        "ADDON_BASE_URL": addon_url,
+        "CONNECT_INSTALL_KEYS_URL": f"{site_url}/_devsite/install-keys/",
+        "CONNECT_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CONNECT_ALL_JS_URL": f"{site_url}/_devsite/all.js",
+        "CONNECT_OAUTH_TOKEN_URL": f"{site_url}/oauth2/token",
+        "ADDON_FRAME_ANCESTORS": site_url,
+    })
+
+    python = sys.executable
+    site = subprocess.Popen([python, "-m", "devsite", "--host", HOST, "--port", str(devsite_port)], cwd=ROOT_DIR)
+    addon = subprocess.Popen(
+        [python, "-m", "flask", "--app", "app", "run", "--host", HOST, "--port", str(addon_port)],
+        cwd=ROOT_DIR, env=addon_env,
+    )
+    processes = [site, addon]
+
+    def stop(*_args):
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    wait_for(f"{site_url}/_devsite/health", site, "The local Jira site")
+    wait_for(f"{addon_url}/atlassian-connect.json", addon, "The add-on")
+    result = requests.post(
+        f"{site_url}/_devsite/apps/install",
+        json={"descriptor_url": f"{addon_url}/atlassian-connect.json"}, timeout=30,
+    ).json()
+    if result.get("status") not in (200, 204):
+        print(f"Installing the add-on into the local Jira site failed: {result}", file=sys.stderr)
+        stop()
+
+    login = f"{site_url}/login?as="
+    print(f"""
+Local Jira site : {site_url}
+Add-on          : {addon_url} (installed, client_key {result.get('client_key')})
+
+Customer portal (key user Alice Durand): {login}cust-alice&next=/servicedesk/customer/portal/1
+Agent issue view (agent Camille Martin):  {login}agent-camille&next=/browse/SUP-1
+Live chat dashboard (agent):             {login}agent-camille&next=/jira/servicedesk/projects/SUP/apps/com.example.support-chat/chat-dashboard
+Admin page (Léa Petit, Jira admin):      {login}admin-lea&next=/plugins/servlet/ac/com.example.support-chat/chat-admin
+
+Press Ctrl-C to stop both servers.
+""", flush=True)
+    while all(process.poll() is None for process in processes):
+        time.sleep(0.5)
+    print("A server stopped; stopping the other one.", file=sys.stderr)
+    stop()
+
+
+if __name__ == "__main__":
+    main()
