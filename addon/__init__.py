@@ -56,6 +56,7 @@ def create_app(overrides=None):
     register_error_handlers(app)
     _register_blueprints(app)
     _register_webhook_processing(app)
+    _register_realtime(app)
     _register_security_headers(app)
     _register_cli(app)
     return app
@@ -76,6 +77,15 @@ def _register_webhook_processing(app):
     from .sync import webhook_handlers  # noqa: F401  (registers the handlers)
 
     webhooks.init_app(app)
+
+
+def _register_realtime(app):
+    from .chat import models as chat_models  # noqa: F401  (registers the chat tables)
+    from .realtime import create_pubsub
+
+    # One publish/subscribe layer per process: gunicorn runs create_app in each worker after
+    # the fork (no preload_app), which is what the layer's threads require.
+    app.extensions["pubsub"] = create_pubsub(app.config["REDIS_URL"])
 
 
 def _register_security_headers(app):

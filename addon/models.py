@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base
@@ -75,3 +75,20 @@ class WebhookEvent(Base):
 
     def __repr__(self):
         return f"<WebhookEvent {self.id} {self.client_key} {self.name} {self.issue_key}>"
+
+
+class SiteSetting(Base):
+    """One setting of one installed site, as JSON; addon.settings holds the defaults."""
+
+    __tablename__ = "site_settings"
+    __table_args__ = (UniqueConstraint("installation_id", "key", name="uq_site_settings_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("installations.id", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(80), nullable=False)
+    value: Mapped[object] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )

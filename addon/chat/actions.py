@@ -1,0 +1,161 @@
+"""Actions that change the chat: each one commits, then announces what changed.
+
+Routes, the websocket loop and webhook handlers call these functions and nothing below them, so
+that every change goes through the same ordering (`seq` under a row lock), idempotence
+(`client_message_id`) and after-commit fan-out.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..errors import InvalidInput
+from ..models import utcnow
+from ..sync.comment_text import normalize_text, validate_message
+from . import fanout
+from .models import (
+    AuthorRole,
+    Conversation,
+    Message,
+    MessageKind,
+    Origin,
+    SyncState,
+    Visibility,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A person acting in the chat, as authenticated by Jira and classified by access checks."""
+
+    installation_id: int
+    client_key: str
+    account_id: str
+    role: str  # AuthorRole.CUSTOMER or AuthorRole.AGENT
+    display_name: str | None = None
+    # For agents: the project in which Jira granted the agent permission.
+    project_key: str | None = None
+
+    @property
+    def is_agent(self):
+        return self.role == AuthorRole.AGENT
+
+
+def database():
+    return current_app.extensions["database"]
+
+
+def lock_conversation(session, conversation_id):
+    """Load the conversation row with a write lock, so that `seq` values are handed out in order.
+
+    PostgreSQL takes a row lock (SELECT ... FOR UPDATE); SQLite ignores FOR UPDATE but lets a single
+    writer in at a time, which gives the same ordering.
+    """
+    statement = select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    return session.execute(statement).scalar_one()
+
+
+def _insert_message(session, conversation, **fields):
+    conversation.last_seq += 1
+    conversation.updated_at = utcnow()
+    message = Message(conversation_id=conversation.id, seq=conversation.last_seq, **fields)
+    session.add(message)
+    session.flush()
+    return message
+
+
+def find_by_client_id(session, conversation_id, client_message_id):
+    if not client_message_id:
+        return None
+    statement = select(Message).where(
+        Message.conversation_id == conversation_id, Message.client_message_id == client_message_id
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
+def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC, client_message_id=None):
+    """Store a chat message and queue its Jira comment; return (message, created).
+
+    A resend with the same `client_message_id` returns the stored message with created=False, so
+    that a client that lost the acknowledgement can retry safely. Only agents write internal notes.
+    """
+    body = normalize_text(body or "")
+    try:
+        validate_message(body)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    if visibility not in (Visibility.PUBLIC, Visibility.INTERNAL):
+        raise InvalidInput(f"Unknown visibility {visibility!r}; use 'public' or 'internal'.")
+    if visibility == Visibility.INTERNAL and not viewer.is_agent:
+        raise InvalidInput("Only support agents can write internal notes.")
+    if client_message_id is not None and (not isinstance(client_message_id, str) or len(client_message_id) > 64):
+        raise InvalidInput("client_message_id must be a string of at most 64 characters.")
+
+    with database().transaction() as session:
+        conversation = lock_conversation(session, conversation_id)
+        existing = find_by_client_id(session, conversation.id, client_message_id)
+        if existing is not None:
+            return existing, False
+        message = _insert_message(
+            session, conversation,
+            client_message_id=client_message_id,
+            author_account_id=viewer.account_id,
+            author_role=viewer.role,
+            author_name=viewer.display_name,
+            visibility=visibility,
+            kind=MessageKind.MESSAGE,
+            body=body,
+            origin=Origin.CHAT,
+            sync_state=SyncState.PENDING,
+            next_sync_at=utcnow(),
+        )
+        payload = fanout.message_payload(conversation, message)
+
+    log.debug("Message %s stored in conversation %s (seq %s)", message.id, conversation_id, message.seq)
+    fanout.publish(conversation.installation_id, conversation.id, payload)
+    wake_outbox()
+    return message, True
+
+
+def add_event(conversation_id, event_type, body="", *, visibility=Visibility.PUBLIC, author_account_id=None):
+    """Record a chat event (status change, move, …) as a numbered entry of the conversation."""
+    with database().transaction() as session:
+        conversation = lock_conversation(session, conversation_id)
+        message = _insert_message(
+            session, conversation,
+            author_account_id=author_account_id,
+            author_role=AuthorRole.SYSTEM,
+            visibility=visibility,
+            kind=MessageKind.EVENT,
+            event_type=event_type,
+            body=body,
+            origin=Origin.JIRA,
+            sync_state=SyncState.NOT_APPLICABLE,
+        )
+        payload = fanout.message_payload(conversation, message)
+    fanout.publish(conversation.installation_id, conversation.id, payload)
+    return message
+
+
+def history(conversation_id, viewer, after_seq=0, limit=200):
+    """Return the messages of the conversation after `after_seq` that `viewer` may see, in order."""
+    statement = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+        .order_by(Message.seq)
+        .limit(limit)
+    )
+    if not viewer.is_agent:
+        statement = statement.where(Message.visibility == Visibility.PUBLIC)
+    return list(database().session.execute(statement).scalars())
+
+
+def wake_outbox():
+    """Tell the outbox that a message waits, if the app runs one (tests may not)."""
+    outbox = current_app.extensions.get("outbox")
+    if outbox is not None:
+        outbox.wake()

@@ -1,0 +1,73 @@
+"""Who receives what, live: the one place that decides the recipients of a chat message.
+
+Messages travel after the database commit through the publish/subscribe layer (in-process, or
+Redis across processes) on one channel per conversation. Every process's socket hub filters each
+message through `may_receive` before sending it to a socket, so an internal note never reaches a
+customer, whatever process the customer's socket lives in.
+"""
+
+import logging
+
+from flask import current_app
+
+from ..realtime import PubSubUnavailable
+from .models import Visibility
+
+log = logging.getLogger(__name__)
+
+
+def channel_of(installation_id, conversation_id):
+    return f"conversation:{installation_id}:{conversation_id}"
+
+
+def message_payload(conversation, message):
+    """The JSON form of a message, as clients receive it."""
+    return {
+        "type": "message",
+        "conversation_id": conversation.id,
+        "issue_key": conversation.issue_key,
+        "seq": message.seq,
+        "id": message.id,
+        "client_message_id": message.client_message_id,
+        "kind": message.kind,
+        "event_type": message.event_type,
+        "author": {
+            "account_id": message.author_account_id,
+            "role": message.author_role,
+            "name": message.author_name,
+        },
+        "visibility": message.visibility,
+        "body": "" if message.deleted_at else message.body,
+        "created_at": message.created_at.isoformat(),
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "deleted": message.deleted_at is not None,
+        "origin": message.origin,
+        "sync_state": message.sync_state,
+        "jira_comment_id": message.jira_comment_id,
+    }
+
+
+def may_receive(viewer, payload):
+    """Decide whether `viewer` (a chat Viewer) may receive `payload` (a published dict).
+
+    Agents receive everything of conversations they can open; customers only public entries.
+    Which conversations a viewer may open at all is checked when the socket subscribes.
+    """
+    if payload.get("visibility") == Visibility.INTERNAL:
+        return viewer.is_agent
+    return True
+
+
+def publish(installation_id, conversation_id, payload):
+    """Publish `payload` to every process's sockets of the conversation; never raises.
+
+    Callers have already committed: a client that misses a live push catches up from the
+    database by sequence number when it reconnects, so a failed push is logged, not raised.
+    """
+    pubsub = current_app.extensions.get("pubsub")
+    if pubsub is None:
+        return
+    try:
+        pubsub.publish(channel_of(installation_id, conversation_id), payload)
+    except PubSubUnavailable as error:
+        log.warning("Live delivery of conversation %s failed: %s", conversation_id, error)

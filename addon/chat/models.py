@@ -1,0 +1,146 @@
+"""Tables of the chat: conversations, their messages, and read marks.
+
+A conversation belongs to exactly one JSM request that a chat opened, for the request's whole
+life. Messages are numbered per conversation (`seq`, assigned by the server in the same
+transaction as the insert), which is what clients resume from after a reconnect.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base
+from ..models import utcnow
+
+
+class ConversationState:
+    """Where the request stands, as the chat shows it (from the Jira status category)."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Impact:
+    """How the key user rated the request when starting the chat."""
+
+    BLOCKING = "blocking"
+    DEGRADED = "degraded"
+    QUESTION = "question"
+    ALL = (BLOCKING, DEGRADED, QUESTION)
+
+
+class AuthorRole:
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class Visibility:
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class MessageKind:
+    MESSAGE = "message"
+    EVENT = "event"
+
+
+class Origin:
+    """Where a message was written: in the chat, or in Jira (a comment seen through a webhook)."""
+
+    CHAT = "chat"
+    JIRA = "jira"
+
+
+class SyncState:
+    """Progress of a chat message towards its Jira comment."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SYNCED = "synced"
+    FAILED = "failed"  # the retry budget ran out; the outbox tries again later
+    IN_DESCRIPTION = "in_description"  # the first message became the request's description
+    NOT_APPLICABLE = "not_applicable"  # came from Jira, or an event that is not a comment
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "issue_id", name="uq_conversations_issue"),
+        Index("ix_conversations_issue_key", "installation_id", "issue_key"),
+        Index("ix_conversations_opened_by", "installation_id", "opened_by_account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"), nullable=False)
+    issue_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    issue_key: Mapped[str] = mapped_column(String(80), nullable=False)
+    project_key: Mapped[str] = mapped_column(String(40), nullable=False)
+    service_desk_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    request_type_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    organization_id: Mapped[str | None] = mapped_column(String(40))
+    opened_by_account_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    summary: Mapped[str] = mapped_column(Text, nullable=False)
+    product_area: Mapped[str | None] = mapped_column(String(120))
+    impact: Mapped[str] = mapped_column(String(20), nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False, default=ConversationState.OPEN)
+    jira_status: Mapped[str | None] = mapped_column(String(120))
+    # Highest `seq` given to a message of this conversation; incremented under a row lock.
+    last_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq", name="uq_messages_seq"),
+        UniqueConstraint("conversation_id", "client_message_id", name="uq_messages_client_id"),
+        Index("ix_messages_jira_comment", "conversation_id", "jira_comment_id"),
+        Index("ix_messages_sync", "sync_state", "next_sync_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Chosen by the sending client, so that a resend after a lost acknowledgement is recognised.
+    client_message_id: Mapped[str | None] = mapped_column(String(64))
+    author_account_id: Mapped[str | None] = mapped_column(String(128))
+    author_role: Mapped[str] = mapped_column(String(20), nullable=False)
+    author_name: Mapped[str | None] = mapped_column(String(255))
+    visibility: Mapped[str] = mapped_column(String(20), nullable=False, default=Visibility.PUBLIC)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False, default=MessageKind.MESSAGE)
+    event_type: Mapped[str | None] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    origin: Mapped[str] = mapped_column(String(20), nullable=False, default=Origin.CHAT)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Several consecutive messages of one author may share one comment.
+    jira_comment_id: Mapped[str | None] = mapped_column(String(40))
+    # `updated` time of the Jira comment version this row shows; older webhook deliveries lose.
+    jira_comment_updated: Mapped[str | None] = mapped_column(String(40))
+    sync_state: Mapped[str] = mapped_column(String(20), nullable=False, default=SyncState.PENDING)
+    sync_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sync_error: Mapped[str | None] = mapped_column(Text)
+    next_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when a write whose outcome is unknown (timeout, dropped connection) was sent, so that
+    # the next attempt first looks for the comment instead of posting it again.
+    sync_uncertain_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReadMark(Base):
+    """The last message a person has seen in a conversation."""
+
+    __tablename__ = "read_marks"
+    __table_args__ = (UniqueConstraint("conversation_id", "account_id", name="uq_read_marks"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    account_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    last_read_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow,
+                                                 onupdate=utcnow)
