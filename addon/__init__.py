@@ -36,7 +36,7 @@ def create_app(overrides=None):
     app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    trusted_proxies = int(app.config.get("ADDON_TRUSTED_PROXIES") or 0)
+    trusted_proxies = int(app.config["ADDON_TRUSTED_PROXIES"])
     if trusted_proxies:
         # Behind a reverse proxy the public scheme, host and path prefix come from the
         # X-Forwarded-* headers of the proxies we trust, and from nowhere else.
@@ -89,9 +89,7 @@ def _register_realtime(app):
 
 
 def _register_security_headers(app):
-    frame_ancestors = app.config.get(
-        "ADDON_FRAME_ANCESTORS", "https://*.atlassian.net https://*.jira.com"
-    )
+    frame_ancestors = app.config["ADDON_FRAME_ANCESTORS"]
     https = app.config["ADDON_BASE_URL"].startswith("https://")
 
     @app.after_request

@@ -116,6 +116,11 @@ def load_config(overrides=None):
         # than a few minutes, so clock skew between Jira and us does not reject good tokens.
         "JWT_LEEWAY_SECS": int(get("JWT_LEEWAY_SECS", "30")),
         "REDIS_URL": get("REDIS_URL") or None,
+        # Hosts allowed to frame the iframe pages (Content-Security-Policy frame-ancestors).
+        "ADDON_FRAME_ANCESTORS": get("ADDON_FRAME_ANCESTORS", "https://*.atlassian.net https://*.jira.com"),
+        # Number of reverse proxies whose X-Forwarded-* headers are trusted (0: none).
+        "ADDON_TRUSTED_PROXIES": int(get("ADDON_TRUSTED_PROXIES", "0")),
+        "WEBHOOK_WORKERS": int(get("WEBHOOK_WORKERS", "2")),
         "JIRA_TIMEOUT_SECS": float(get("JIRA_TIMEOUT_SECS", "10")),
         # Atlassian's guidance for rate-limited calls: 4 retries, 5 s first delay doubling up
         # to 30 s, and Retry-After obeyed (capped so that a bad header cannot stall a worker).

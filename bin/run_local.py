@@ -86,8 +86,10 @@ Local Jira site : {site_url}
 Add-on          : {addon_url} (installed, client_key {result.get('client_key')})
 
 Customer portal (key user Alice Durand): {login}cust-alice&next=/servicedesk/customer/portal/1
-Agent issue view (agent Camille Martin):  {login}agent-camille&next=/browse/SUP-1
-Live chat dashboard (agent):             {login}agent-camille&next=/jira/servicedesk/projects/SUP/apps/com.example.support-chat/chat-dashboard
+Live chat dashboard (agent Camille):     {login}agent-camille&next=/jira/servicedesk/projects/SUP/apps/com.example.support-chat/chat-dashboard
+Agent issue view (agent Camille):        {login}agent-camille&next=/browse/SUP-1
+  (the chat panel shows only on requests opened by chat: start one from the portal, then open
+   /browse/<its key> as an agent)
 Admin page (Léa Petit, Jira admin):      {login}admin-lea&next=/plugins/servlet/ac/com.example.support-chat/chat-admin
 
 Press Ctrl-C to stop both servers.

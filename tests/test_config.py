@@ -91,3 +91,24 @@ def test_request_log_redacts_jwt(caplog):
         logging.getLogger("werkzeug").info('"%s" 200', "GET /portal/footer?lic=none&jwt=eyJhbGc.eyJpc3M.c2ln&cv=1 HTTP/1.1")
     assert "eyJ" not in caplog.text
     assert "jwt=[redacted]&cv=1" in caplog.text
+
+
+def test_frame_ancestors_read_from_environment(monkeypatch):
+    monkeypatch.setenv("ADDON_FRAME_ANCESTORS", "http://127.0.0.1:2990")
+    assert load_config(PRODUCTION)["ADDON_FRAME_ANCESTORS"] == "http://127.0.0.1:2990"
+
+
+def test_trusted_proxies_read_from_environment(monkeypatch):
+    monkeypatch.setenv("ADDON_TRUSTED_PROXIES", "1")
+    assert load_config(PRODUCTION)["ADDON_TRUSTED_PROXIES"] == 1
+
+
+def test_every_documented_variable_is_read(monkeypatch):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
+    config_source = (Path(__file__).resolve().parent.parent / "addon" / "config.py").read_text(encoding="utf-8")
+    unread = sorted(name for name in documented if f'get("{name}"' not in config_source)
+    assert unread == []
