@@ -1,5 +1,7 @@
 """The Alembic migrations build exactly the schema the models describe."""
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -18,3 +20,30 @@ def test_migrations_match_models(database_url):
         database.dispose()
 
     assert differences == []
+
+
+def test_db_upgrade_command(database_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import sqlalchemy
+
+    from addon.db import normalize_database_url
+
+    environment = dict(os.environ, ADDON_ENV="test", ADDON_SECRET_KEY="cli-test-secret-key-0123",
+                       DATABASE_URL=database_url, AUTO_MIGRATE="")
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
+        cwd=Path(__file__).resolve().parent.parent, env=environment,
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Database migrated to head" in result.stdout
+    engine = sqlalchemy.create_engine(normalize_database_url(database_url))
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"installations", "conversations", "messages", "webhook_events"} <= tables
