@@ -87,6 +87,10 @@ def _register_realtime(app):
     # the fork (no preload_app), which is what the layer's threads require.
     app.extensions["pubsub"] = create_pubsub(app.config["REDIS_URL"])
 
+    from .sync import outbox
+
+    outbox.init_app(app)
+
 
 def _register_security_headers(app):
     frame_ancestors = app.config["ADDON_FRAME_ANCESTORS"]

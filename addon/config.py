@@ -121,6 +121,14 @@ def load_config(overrides=None):
         # Number of reverse proxies whose X-Forwarded-* headers are trusted (0: none).
         "ADDON_TRUSTED_PROXIES": int(get("ADDON_TRUSTED_PROXIES", "0")),
         "WEBHOOK_WORKERS": int(get("WEBHOOK_WORKERS", "2")),
+        # The comment outbox: a failed write waits OUTBOX_RETRY_BASE_SECS, doubling up to
+        # OUTBOX_RETRY_MAX_SECS; OUTBOX_POLL_SECS bounds the wait for due messages without a wake-up.
+        "OUTBOX_AUTOSTART": get("OUTBOX_AUTOSTART", "true") not in (False, "false", "0", ""),
+        "OUTBOX_RETRY_BASE_SECS": float(get("OUTBOX_RETRY_BASE_SECS", "5")),
+        "OUTBOX_RETRY_MAX_SECS": float(get("OUTBOX_RETRY_MAX_SECS", "300")),
+        "OUTBOX_POLL_SECS": float(get("OUTBOX_POLL_SECS", "30")),
+        # Time zone of the times written in front of messages batched into one comment.
+        "OUTBOX_TIME_ZONE": get("OUTBOX_TIME_ZONE", "Europe/Paris"),
         "JIRA_TIMEOUT_SECS": float(get("JIRA_TIMEOUT_SECS", "10")),
         # Atlassian's guidance for rate-limited calls: 4 retries, 5 s first delay doubling up
         # to 30 s, and Retry-After obeyed (capped so that a bad header cannot stall a worker).

@@ -111,7 +111,19 @@ class AddonServer:
         self._server.shutdown()
         self._thread.join(timeout=10)
         webhooks.shutdown(self.app)
+        stop_background(self.app)
         self.app.extensions["database"].dispose()
+
+
+def stop_background(app):
+    """Stop the app's background parts (outbox, socket hub, pub/sub) that it started."""
+    extensions = app.extensions
+    if "outbox" in extensions:
+        extensions["outbox"].stop()
+    if "hub" in extensions:
+        extensions["hub"].close()
+    if "pubsub" in extensions:
+        extensions["pubsub"].close()
 
 
 def postgresql_schema_url(server_url):

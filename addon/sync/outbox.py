@@ -1,0 +1,250 @@
+"""The outbox: one worker thread per process writes chat messages to Jira as comments.
+
+Messages are stored and acknowledged first (addon.chat.actions.post_message). The worker writes
+their comments afterwards, conversation by conversation in `seq` order, each message at most once.
+Before a write whose outcome may stay unknown, the rows get `sync_uncertain_since`, and the next
+attempt looks for the comment before posting again. A failed write is retried later with
+exponential backoff and is never dropped.
+
+Several processes may run a worker against PostgreSQL: a session-level advisory lock per
+conversation lets one worker at a time write a conversation's head, and the lock dies with its
+connection if the process dies. SQLite deployments run one process, so no lock is taken there.
+"""
+
+import logging
+import threading
+from contextlib import contextmanager
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, text
+
+from ..atlassian.jira_client import jira_client_for
+from ..atlassian.jira_errors import JiraError
+from ..chat.models import Conversation, Message, SyncState
+from ..models import Installation, utcnow
+from ..settings import get_settings
+from . import outbox_queue as queue
+from .outbox_write import Batch, deliver
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_BASE_SECS = 5.0
+DEFAULT_RETRY_MAX_SECS = 300.0
+# Without a wake-up the worker still looks for due messages this often, which picks up messages
+# that another process stored.
+DEFAULT_POLL_SECS = 30.0
+DEFAULT_TIME_ZONE = "Europe/Paris"  # the support team's time, for the times shown in comments
+STOP_TIMEOUT_SECS = 30.0
+# First key of the outbox's two-key advisory locks (the second is the conversation id). Other
+# code that takes advisory locks on this database must not use this first key.
+ADVISORY_LOCK_SPACE = 0x0B0C
+
+
+class Outbox:
+    """The process's outbox worker. Call `wake()` after storing a message and `stop()` to end the thread."""
+
+    def __init__(self, app):
+        self.app = app
+        config = app.config
+        self.retry_base_secs = float(config.get("OUTBOX_RETRY_BASE_SECS", DEFAULT_RETRY_BASE_SECS))
+        self.retry_max_secs = float(config.get("OUTBOX_RETRY_MAX_SECS", DEFAULT_RETRY_MAX_SECS))
+        self.poll_secs = float(config.get("OUTBOX_POLL_SECS", DEFAULT_POLL_SECS))
+        self.time_zone = ZoneInfo(config.get("OUTBOX_TIME_ZONE", DEFAULT_TIME_ZONE))
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
+        self._guard = threading.Lock()
+
+    @property
+    def database(self):
+        return self.app.extensions["database"]
+
+    def wake(self):
+        self._wakeup.set()
+
+    def start(self):
+        """Start the worker thread, unless it runs already."""
+        with self._guard:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+            self._thread.start()
+        log.info("Outbox worker started")
+
+    def stop(self, timeout=STOP_TIMEOUT_SECS):
+        """Stop the worker thread, waiting up to `timeout` seconds for a write in progress."""
+        self._stopping.set()
+        self._wakeup.set()
+        with self._guard:
+            thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("Outbox worker still busy %.0f s after the stop request", timeout)
+        else:
+            log.info("Outbox worker stopped")
+
+    def _run(self):
+        delay_secs = 0.0
+        while not self._stopping.is_set():
+            self._wakeup.wait(delay_secs)
+            self._wakeup.clear()
+            if self._stopping.is_set():
+                break
+            with self.app.app_context():
+                try:
+                    delay_secs = self.run_once()
+                except Exception:
+                    # The database may be down; try again after the poll interval.
+                    log.exception("Outbox pass failed")
+                    delay_secs = self.poll_secs
+                finally:
+                    self.database.session.remove()
+
+    def run_once(self):
+        """Write every due batch; return the seconds until the next head is due (at most poll_secs).
+
+        Each round gives every due conversation one batch, so a busy conversation does not
+        starve the others. Runs inside the app context.
+        """
+        while not self._stopping.is_set():
+            with self._transaction() as session:
+                conversation_ids = queue.due_conversations(session, utcnow())
+            progressed = False
+            for conversation_id in conversation_ids:
+                if self._stopping.is_set():
+                    break
+                progressed = self.sync_conversation(conversation_id) or progressed
+            if not progressed:
+                break
+
+        with self._transaction() as session:
+            now = utcnow()
+            due_at = queue.next_due_at(session, now)
+        if due_at is None:
+            return self.poll_secs
+        return min(self.poll_secs, max(0.0, (due_at - now).total_seconds()))
+
+    def sync_conversation(self, conversation_id):
+        """Write the due head batch of one conversation; return False when there was none to write."""
+        with self._conversation_lock(conversation_id) as acquired:
+            if not acquired:
+                return False
+            prepared = self._prepare(conversation_id)
+            if prepared is None:
+                return False
+            installation, conversation, batch = prepared
+            self._write(installation, conversation, batch)
+            return True
+
+    def _prepare(self, conversation_id):
+        # Re-read under the lock: another process may have written the head meanwhile.
+        with self._transaction() as session:
+            head = queue.head_of(session, conversation_id)
+            if head is None or not queue.is_due(head, utcnow()):
+                return None
+            conversation = session.get(Conversation, conversation_id)
+            installation = session.get(Installation, conversation.installation_id)
+            window_secs = float(get_settings(installation.id).get("comment_batch_window_secs") or 0)
+            messages = queue.batch_of(session, head, window_secs)
+            linked = session.execute(
+                select(Message.jira_comment_id).where(
+                    Message.conversation_id == conversation_id, Message.jira_comment_id.is_not(None),
+                    Message.sync_state == SyncState.SYNCED,
+                )
+            ).scalars()
+            batch = Batch(issue_key=conversation.issue_key, messages=messages, time_zone=self.time_zone,
+                          linked_comment_ids=set(linked))
+            # Detached, the rows keep the values read here while later transactions of this
+            # session expire and reload everything else.
+            for row in (*messages, conversation, installation):
+                session.expunge(row)
+        return installation, conversation, batch
+
+    def _write(self, installation, conversation, batch):
+        ids = batch.ids
+        attempt = batch.head.sync_attempts + 1
+        log.debug("Writing messages %s of conversation %s to %s (attempt %s)",
+                 ids, conversation.id, conversation.issue_key, attempt)
+
+        def before_write():
+            with self._transaction() as session:
+                queue.mark_uncertain(session, ids, utcnow())
+
+        def on_comment(comment_id):
+            with self._transaction() as session:
+                queue.record_comment(session, ids, comment_id)
+
+        try:
+            with jira_client_for(installation) as jira:
+                written = deliver(jira, batch, before_write=before_write, on_comment=on_comment)
+        except JiraError as error:
+            self._fail(installation, conversation, ids, error, error.status or error.kind)
+            return
+        except Exception as error:  # noqa: BLE001 (a bug must not stop the other conversations)
+            log.exception("Writing messages %s of conversation %s to %s failed unexpectedly",
+                          ids, conversation.id, conversation.issue_key)
+            self._fail(installation, conversation, ids, error, type(error).__name__)
+            return
+
+        with self._transaction() as session:
+            queue.mark_synced(session, written.message_ids, written.comment_id)
+        log.info("Messages %s of conversation %s are comment %s on %s (attempt %s)",
+                 written.message_ids, conversation.id, written.comment_id, conversation.issue_key, attempt)
+        queue.publish_sync(installation.id, conversation.id, written.message_ids, SyncState.SYNCED,
+                           written.comment_id)
+
+    def _fail(self, installation, conversation, ids, error, status):
+        with self._transaction() as session:
+            attempts = queue.mark_failed(session, ids, str(error), self.backoff_secs)
+        log.warning("Writing messages %s of conversation %s to %s failed on attempt %s (%s); "
+                    "next attempt in %.1f s: %s", ids, conversation.id, conversation.issue_key,
+                    attempts, status, self.backoff_secs(attempts), error)
+        queue.publish_sync(installation.id, conversation.id, ids, SyncState.FAILED)
+
+    def backoff_secs(self, attempts):
+        """Seconds to wait after the `attempts`-th failed attempt: doubling, capped."""
+        return min(self.retry_max_secs, self.retry_base_secs * 2 ** max(0, attempts - 1))
+
+    @contextmanager
+    def _transaction(self):
+        with self.database.transaction() as session:
+            # Rows change under us in other processes; never trust what the session cached.
+            session.expire_all()
+            yield session
+
+    @contextmanager
+    def _conversation_lock(self, conversation_id):
+        """Yield True when this process may write the conversation, holding the right meanwhile."""
+        engine = self.database.engine
+        if engine.dialect.name != "postgresql":
+            yield True
+            return
+        with engine.connect() as connection:
+            acquired = connection.execute(
+                text("SELECT pg_try_advisory_lock(:space, :id)"),
+                {"space": ADVISORY_LOCK_SPACE, "id": conversation_id},
+            ).scalar()
+            connection.commit()
+            try:
+                yield bool(acquired)
+            finally:
+                if acquired:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:space, :id)"),
+                        {"space": ADVISORY_LOCK_SPACE, "id": conversation_id},
+                    )
+                    connection.commit()
+
+
+def init_app(app):
+    """Create the process's outbox as `app.extensions["outbox"]`, and start it unless
+    OUTBOX_AUTOSTART is false. Call it in each worker process after the fork."""
+    outbox = Outbox(app)
+    app.extensions["outbox"] = outbox
+    if app.config.get("OUTBOX_AUTOSTART", True):
+        outbox.start()
+    return outbox
+
