@@ -39,12 +39,19 @@ EVENTS_BY_SLUG = {
 }
 
 WORKERS = 2
-RETRY_DELAY_SECS = 30.0
-MAX_ATTEMPTS = 2
+# A failed event is retried after 2, 4, 8 and 16 s (doubling from WEBHOOK_RETRY_DELAY_SECS): long
+# enough for the outbox to finish a write that a comment webhook overtook, short enough that the
+# chat stays live.
+RETRY_DELAY_SECS = 2.0
+MAX_ATTEMPTS = 5
 MAX_ERROR_CHARS = 1000
 
 _handlers = defaultdict(list)
 _executor_lock = threading.Lock()
+
+
+class RetryLater(Exception):
+    """Raised by a handler that cannot process the event yet; it is retried, logged without a trace."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ def _process(app, event_id):
                 row.last_error = error[:MAX_ERROR_CHARS]
 
         if error is not None and attempts < MAX_ATTEMPTS:
-            delay = float(app.config.get("WEBHOOK_RETRY_DELAY_SECS", RETRY_DELAY_SECS))
+            delay = float(app.config.get("WEBHOOK_RETRY_DELAY_SECS", RETRY_DELAY_SECS)) * 2 ** (attempts - 1)
             log.info("Retrying webhook %s event %s of client_key %s, issue %s in %s s",
                      event.name, event.id, event.client_key, event.issue_key, delay)
             _submit(app, event_id, delay)
@@ -207,6 +214,10 @@ def _run_handlers(event):
     for handler in list(_handlers.get(event.name, ())):
         try:
             handler(event)
+        except RetryLater as exc:
+            log.info("Webhook %s event %s of client_key %s, issue %s deferred: %s",
+                     event.name, event.id, event.client_key, event.issue_key, exc)
+            return f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a handler's bug must not stop the worker, so it is logged and stored
             log.exception("Webhook handler %s failed on %s event %s of client_key %s, issue %s",
                           getattr(handler, "__qualname__", handler), event.name, event.id,

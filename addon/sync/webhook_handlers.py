@@ -4,7 +4,7 @@ Every subscribed event first checks whether the request was opened by chat, beca
 requests have a conversation to update; comments on requests opened by mail or the portal form are
 ignored. The `supportchat` issue property marks chat requests. `jira:issue_updated` payloads carry
 it (the descriptor lists it in `propertyKeys`) and comment payloads do not, so for comments it is
-read from Jira with a signed call.
+read from Jira with a signed call. What happens to the conversation is in `jira_to_chat`.
 """
 
 import logging
@@ -12,6 +12,7 @@ import logging
 from ..atlassian.installations import get_active_installation
 from ..atlassian.jira_client import jira_client_for
 from ..atlassian.webhooks import on_webhook
+from . import jira_to_chat
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,9 @@ def route_to_conversation(event):
 
     marker = chat_marker_of(event)
     if not isinstance(marker, dict) or marker.get("enabled") not in (True, "true"):
-        log.debug("Webhook %s on %s (client_key %s): request not opened by chat; ignored",
+        log.info("Webhook %s on %s (client_key %s): request not opened by chat; ignored",
                   event.name, event.issue_key, event.client_key)
         return
 
-    # TODO: mirror the comment or status change into the conversation once chat
-    # conversations exist; for now the event is only recognised.
     log.info("Webhook %s on chat request %s (client_key %s)", event.name, event.issue_key, event.client_key)
+    jira_to_chat.handle(event)
