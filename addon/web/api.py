@@ -1,0 +1,225 @@
+"""The JSON API of the chat iframes, under `/api`, for clients without a websocket and for reads.
+
+Every route needs `Authorization: JWT <context token>` from `AP.context.getToken()`. The viewer's
+role is decided per request. On a route of one conversation, Jira is asked whether the caller is
+an agent of that conversation's project. Elsewhere the `project_key` query parameter names the
+project. Errors are JSON (`{"error": {"code", "message"}}`); `?lang=fr|en` picks the language of
+the message.
+"""
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_babel import gettext
+from sqlalchemy import func, select
+
+from ..atlassian.auth import require_jwt
+from ..chat import fanout
+from ..chat.access import access_conversation, access_conversation_by_issue, conversations_of, viewer_for
+from ..chat.actions import database, history, post_message
+from ..chat.models import Conversation, Impact, Message, ReadMark, Visibility
+from ..chat.start import start_chat
+from ..errors import AddonError, InvalidInput
+from ..settings import get_settings
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+HISTORY_LIMIT = 200
+
+
+@bp.errorhandler(AddonError)
+def render_error(error):
+    body = error.to_dict()
+    body["error"]["message"] = localize(error.message, request.args.get("lang"))
+    return jsonify(body), error.status
+
+
+def localize(message, lang):
+    """Return one side of a bilingual "français / English" sentence, or the whole when unsure."""
+    lang = (lang or "").lower()[:2]
+    parts = message.split(" / ")
+    if lang not in ("fr", "en") or len(parts) != 2:
+        return message
+    return parts[0] if lang == "fr" else parts[1]
+
+
+# The viewer and the conversation.
+
+def project_arg():
+    value = request.args.get("project_key") or request.args.get("projectKey")
+    return value or None
+
+
+def load_conversation(conversation_id):
+    """Return (viewer, conversation) when the caller may see it, else raise NotFound."""
+    # The project only selects which agent permission Jira is asked about, and access_conversation decides.
+    project_key = database().session.execute(
+        select(Conversation.project_key).where(Conversation.id == conversation_id)
+    ).scalar_one_or_none()
+    viewer = viewer_for(g.connect, project_key)
+    return viewer, access_conversation(viewer, conversation_id)
+
+
+def conversation_json(conversation, unread=None):
+    data = {
+        "id": conversation.id,
+        "issue_key": conversation.issue_key,
+        "project_key": conversation.project_key,
+        "summary": conversation.summary,
+        "product_area": conversation.product_area,
+        "impact": conversation.impact,
+        "state": conversation.state,
+        "jira_status": conversation.jira_status,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }
+    if unread is not None:
+        data["unread"] = unread
+    return data
+
+
+def unread_count(viewer, conversation):
+    """Count the messages of others that `viewer` may see and has not marked read."""
+    last_read = database().session.execute(select(ReadMark.last_read_seq).where(
+        ReadMark.conversation_id == conversation.id, ReadMark.account_id == viewer.account_id,
+    )).scalar_one_or_none() or 0
+    statement = select(func.count(Message.id)).where(
+        Message.conversation_id == conversation.id, Message.seq > last_read,
+        (Message.author_account_id != viewer.account_id) | Message.author_account_id.is_(None),
+    )
+    if not viewer.is_agent:
+        statement = statement.where(Message.visibility == Visibility.PUBLIC)
+    return database().session.execute(statement).scalar_one()
+
+
+def json_body():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("Le corps de la requête doit être un objet JSON. / The request body must be a JSON object.")
+    return body
+
+
+def whole_number(value, name):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0:
+        raise InvalidInput(f"{name} doit être un entier positif ou nul. / {name} must be a whole number.")
+    return number
+
+
+def visible_after(viewer, conversation, after_seq):
+    rows = history(conversation.id, viewer, after_seq=after_seq, limit=HISTORY_LIMIT)
+    payloads = [fanout.message_payload(conversation, row) for row in rows]
+    return [payload for payload in payloads if fanout.may_receive(viewer, payload)]
+
+
+# Routes.
+
+@bp.get("/me")
+@require_jwt("context")
+def me():
+    viewer = viewer_for(g.connect, project_arg())
+    return jsonify({"account_id": viewer.account_id, "role": viewer.role, "project_key": viewer.project_key})
+
+
+@bp.get("/start-form")
+@require_jwt("context")
+def start_form():
+    settings = get_settings(g.connect.installation.id)
+    labels = {
+        Impact.BLOCKING: gettext("Bloquant"),
+        Impact.DEGRADED: gettext("Fonctionnement dégradé"),
+        Impact.QUESTION: gettext("Question"),
+    }
+    return jsonify({
+        "product_areas": settings.get("product_areas") or [],
+        "impacts": [{"value": impact, "label": labels[impact]} for impact in Impact.ALL],
+    })
+
+
+@bp.post("/chats")
+@require_jwt("context")
+def create_chat():
+    body = json_body()
+    viewer = viewer_for(g.connect)
+    conversation = start_chat(
+        viewer, summary=body.get("summary"), product_area=body.get("product_area"),
+        impact=body.get("impact"), message=body.get("message"),
+        client_message_id=body.get("client_message_id"),
+    )
+    return jsonify({"conversation": conversation_json(conversation)}), 201
+
+
+@bp.get("/chats")
+@require_jwt("context")
+def list_chats():
+    viewer = viewer_for(g.connect, project_arg())
+    chats = [conversation_json(c, unread_count(viewer, c)) for c in conversations_of(viewer)]
+    return jsonify({"chats": chats})
+
+
+@bp.get("/chats/by-issue/<issue_key>")
+@require_jwt("context")
+def chat_by_issue(issue_key):
+    viewer = viewer_for(g.connect, issue_key.rsplit("-", 1)[0])
+    conversation = access_conversation_by_issue(viewer, issue_key)
+    return jsonify({"conversation": conversation_json(conversation, unread_count(viewer, conversation))})
+
+
+@bp.get("/chats/<int:conversation_id>/messages")
+@require_jwt("context")
+def list_messages(conversation_id):
+    viewer, conversation = load_conversation(conversation_id)
+    after_seq = whole_number(request.args.get("after", 0), "after")
+    return jsonify({"conversation_id": conversation.id, "messages": visible_after(viewer, conversation, after_seq)})
+
+
+@bp.post("/chats/<int:conversation_id>/messages")
+@require_jwt("context")
+def send_message(conversation_id):
+    body = json_body()
+    viewer, conversation = load_conversation(conversation_id)
+    message, created = post_message(
+        viewer, conversation.id, body.get("body"),
+        visibility=body.get("visibility") or Visibility.PUBLIC,
+        client_message_id=body.get("client_message_id"),
+    )
+    return jsonify({
+        "ack": {"conversation_id": conversation.id, "client_message_id": message.client_message_id,
+                "seq": message.seq, "id": message.id},
+        "message": fanout.message_payload(conversation, message),
+    }), 201 if created else 200
+
+
+@bp.get("/chats/<int:conversation_id>/poll")
+@require_jwt("context")
+def poll(conversation_id):
+    viewer, conversation = load_conversation(conversation_id)
+    after_seq = whole_number(request.args.get("after", 0), "after")
+
+    def check():
+        found = visible_after(viewer, conversation, after_seq)
+        # End the read transaction, so that the next check reads what was committed meanwhile.
+        database().remove_session()
+        return found
+
+    hub = current_app.extensions["hub"]
+    messages = hub.wait(viewer, conversation, check, current_app.config["LONG_POLL_SECS"])
+    return jsonify({"conversation_id": conversation.id, "messages": messages or []})
+
+
+@bp.post("/chats/<int:conversation_id>/read")
+@require_jwt("context")
+def mark_read(conversation_id):
+    body = json_body()
+    viewer, conversation = load_conversation(conversation_id)
+    seq = current_app.extensions["hub"].mark_read(viewer, conversation, whole_number(body.get("seq"), "seq"))
+    return jsonify({"conversation_id": conversation.id, "seq": seq})
+
+
+@bp.post("/chats/<int:conversation_id>/typing")
+@require_jwt("context")
+def typing(conversation_id):
+    viewer, conversation = load_conversation(conversation_id)
+    current_app.extensions["hub"].typing(viewer, conversation)
+    return "", 204
