@@ -8,19 +8,22 @@
  * Language: the server renders the page in French unless the URL carries `lang` or the browser
  * prefers English, and sets <html lang> to the language it rendered. The iframe URL is signed by
  * Jira, so the page cannot reload itself with another `lang`. Instead this script stores the Jira
- * locale in window.SupportChat.lang; later API calls pass it as `lang` so their texts follow it.
+ * locale in window.SupportChat.lang and switches the chat scripts' texts to it (static/chat/i18n.js).
+ * Later API calls pass it as `lang`, so their texts follow it too.
  */
 (function () {
   "use strict";
 
   var SUPPORTED = ["fr", "en"];
   var root = document.documentElement;
-  var state = {
+  // Scripts loaded before this one (none today) may have started the shared object.
+  var state = window.SupportChat || {};
+  Object.assign(state, {
     pageLang: root.getAttribute("lang") || "fr",
     lang: root.getAttribute("lang") || "fr",
     userLocale: null,
     context: null
-  };
+  });
   window.SupportChat = state;
 
   function hasAP() {
@@ -66,6 +69,9 @@
         state.lang = language;
       }
       root.setAttribute("data-user-lang", state.lang);
+      if (state.i18n) {
+        state.i18n.use(state.lang);
+      }
     });
   }
 
@@ -109,6 +115,8 @@
         value.textContent = found.key || found.id;
       }
       target.hidden = false;
+      // The request panel's script waits for this event when the URL named no request.
+      document.dispatchEvent(new CustomEvent("supportchat:request", {detail: found}));
       resize();
     });
   }

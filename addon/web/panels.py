@@ -8,10 +8,13 @@ read for identity.
 Language: French unless the URL carries `lang` or the browser prefers English (addon.i18n).
 """
 
+import json
+
 from flask import Blueprint, g, render_template, request
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 
 from ..atlassian.auth import require_jwt
+from ..i18n import SUPPORTED_LOCALES
 
 bp = Blueprint("panels", __name__)
 
@@ -25,6 +28,16 @@ def first_arg(*names):
     return ""
 
 
+def chat_strings():
+    """Return the chat scripts' texts in every language, so the page can follow the Jira locale
+    that AP.user.getLocale() reports without reloading (the iframe URL is signed by Jira)."""
+    strings = {}
+    for language in SUPPORTED_LOCALES:
+        with force_locale(language):
+            strings[language] = json.loads(render_template("panels/chat_strings.html"))
+    return strings
+
+
 def render_panel(template, surface, size_to_parent=False, **context):
     """Render an iframe page with the verified site and viewer from the request's JWT."""
     connect = g.connect
@@ -35,6 +48,7 @@ def render_panel(template, surface, size_to_parent=False, **context):
         size_to_parent=size_to_parent,
         site_url=connect.installation.base_url,
         account_id=connect.account_id,
+        chat_strings=chat_strings(),
         **context,
     )
 

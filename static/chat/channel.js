@@ -1,0 +1,288 @@
+/* The live channel of one conversation: websocket first, HTTP long-poll when websockets fail.
+ *
+ * The websocket at <base URL>/ws is authenticated by its first frame. The channel then subscribes
+ * with the last `seq` it holds, so a reconnect receives exactly what was missed. Messages not yet
+ * acknowledged are sent again with their client_message_id after a reconnect, and the server
+ * recognises the id, so it does not store them twice (addon/web/ws.py).
+ *
+ * Events a view listens to with channel.on(name, fn): "status" ("connecting", "connected",
+ * "reconnecting", "polling"), "message" (a message payload, new or updated), "ack", "failed"
+ * (a send the server rejected), "sync", "typing", "presence", "read", "error".
+ */
+(function () {
+  "use strict";
+
+  var SupportChat = window.SupportChat = window.SupportChat || {};
+  var client = SupportChat.client;
+
+  var BACKOFF_FIRST_MS = 1000;
+  var BACKOFF_MAX_MS = 30000;
+  // Consecutive websocket attempts that never reached "ready" before falling back to long-poll.
+  var SOCKET_ATTEMPTS_BEFORE_POLL = 3;
+  var PING_INTERVAL_MS = 25000;
+  var PONG_TIMEOUT_MS = 10000;
+  var TYPING_THROTTLE_MS = 3000;
+  var READ_DEBOUNCE_MS = 800;
+  // Re-authenticate this long before the server's reauth_before deadline.
+  var REAUTH_MARGIN_MS = 30000;
+
+  function Channel(conversationId, options) {
+    this.id = conversationId;
+    this.projectKey = (options && options.projectKey) || null;
+    this.lastSeq = 0;
+    this.pending = [];  // unacknowledged sends, in the order they were written
+    this.listeners = {};
+    this.socket = null;
+    this.mode = "socket";
+    this.closed = false;
+    this.failedAttempts = 0;
+    this.timers = {};
+    this.lastTypingAt = 0;
+    this.readSent = 0;
+  }
+
+  Channel.prototype.on = function (name, fn) {
+    (this.listeners[name] = this.listeners[name] || []).push(fn);
+  };
+
+  Channel.prototype.emit = function (name, value) {
+    (this.listeners[name] || []).forEach(function (fn) { fn(value); });
+  };
+
+  Channel.prototype.clearTimer = function (name) {
+    window.clearTimeout(this.timers[name]);
+    delete this.timers[name];
+  };
+
+  Channel.prototype.setTimer = function (name, delayMs, fn) {
+    this.clearTimer(name);
+    this.timers[name] = window.setTimeout(fn, delayMs);
+  };
+
+  Channel.prototype.start = function () {
+    if (typeof window.WebSocket !== "function") {
+      this.startPolling();
+      return;
+    }
+    this.emit("status", "connecting");
+    this.openSocket();
+  };
+
+  Channel.prototype.close = function () {
+    this.closed = true;
+    Object.keys(this.timers).forEach(this.clearTimer, this);
+    if (this.socket) {
+      this.socket.close(1000);
+    }
+  };
+
+  // ----- websocket -----
+
+  Channel.prototype.openSocket = function () {
+    var self = this;
+    client.getToken().then(function (jwt) {
+      if (self.closed) {
+        return;
+      }
+      var socket = new window.WebSocket(client.websocketUrl());
+      self.socket = socket;
+      self.ready = false;
+      socket.onopen = function () {
+        socket.send(JSON.stringify({type: "auth", token: jwt, project_key: self.projectKey}));
+      };
+      socket.onmessage = function (event) {
+        var frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch (error) {
+          return;
+        }
+        self.receive(frame);
+      };
+      socket.onclose = function (event) {
+        self.socketClosed(socket, event);
+      };
+    }, function () {
+      self.reconnectLater();
+    });
+  };
+
+  Channel.prototype.sendFrame = function (frame) {
+    if (this.socket && this.ready && this.socket.readyState === window.WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  };
+
+  Channel.prototype.socketReady = function (frame) {
+    var self = this;
+    this.ready = true;
+    this.failedAttempts = 0;
+    this.emit("status", "connected");
+    this.sendFrame({type: "subscribe", conversation_id: this.id, after_seq: this.lastSeq});
+    this.pending.forEach(function (item) { self.sendFrame(item.frame); });
+    this.keepAlive();
+    if (frame.reauth_before) {
+      var delay = Math.max(5000, frame.reauth_before * 1000 - Date.now() - REAUTH_MARGIN_MS);
+      this.setTimer("reauth", delay, function () { self.reauthenticate(); });
+    }
+  };
+
+  Channel.prototype.reauthenticate = function () {
+    var self = this;
+    client.dropToken();
+    client.getToken().then(function (jwt) {
+      if (self.socket && self.socket.readyState === window.WebSocket.OPEN) {
+        self.socket.send(JSON.stringify({type: "auth", token: jwt, project_key: self.projectKey}));
+      }
+    }, function () {});
+  };
+
+  Channel.prototype.keepAlive = function () {
+    var self = this;
+    this.setTimer("ping", PING_INTERVAL_MS, function () {
+      if (self.sendFrame({type: "ping"})) {
+        // No pong in time: the connection is dead even if the browser has not noticed yet.
+        self.setTimer("pong", PONG_TIMEOUT_MS, function () { self.socket.close(4000); });
+      }
+      self.keepAlive();
+    });
+  };
+
+  Channel.prototype.socketClosed = function (socket, event) {
+    if (socket !== this.socket) {
+      return;
+    }
+    var wasReady = this.ready;
+    this.ready = false;
+    this.socket = null;
+    ["ping", "pong", "reauth"].forEach(this.clearTimer, this);
+    if (this.closed) {
+      return;
+    }
+    if (event.code === 4401) {
+      client.dropToken();
+    }
+    if (event.code === 4404) {
+      this.emit("error", {code: "not_found", message: event.reason});
+      return;
+    }
+    if (!wasReady) {
+      this.failedAttempts += 1;
+    }
+    if (this.failedAttempts >= SOCKET_ATTEMPTS_BEFORE_POLL) {
+      this.startPolling();
+      return;
+    }
+    this.reconnectLater();
+  };
+
+  Channel.prototype.reconnectLater = function () {
+    var self = this;
+    this.attempt = (this.attempt || 0) + 1;
+    var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, this.attempt - 1));
+    this.emit("status", "reconnecting");
+    this.setTimer("reconnect", delay * (0.5 + Math.random() / 2), function () {
+      self.openSocket();
+    });
+  };
+
+  Channel.prototype.receive = function (frame) {
+    if (frame.conversation_id !== undefined && frame.conversation_id !== this.id) {
+      return;
+    }
+    switch (frame.type) {
+    case "ready":
+      this.attempt = 0;
+      this.socketReady(frame);
+      break;
+    case "pong":
+      this.clearTimer("pong");
+      break;
+    case "message":
+      this.acknowledge(frame.client_message_id);
+      this.lastSeq = Math.max(this.lastSeq, frame.seq || 0);
+      this.emit("message", frame);
+      break;
+    case "ack":
+      this.acknowledge(frame.client_message_id);
+      this.emit("ack", frame);
+      break;
+    case "error":
+      this.rejectSend(frame);
+      this.emit("error", frame);
+      break;
+    default:
+      this.emit(frame.type, frame);
+    }
+  };
+
+  Channel.prototype.acknowledge = function (clientMessageId) {
+    if (clientMessageId) {
+      this.pending = this.pending.filter(function (item) {
+        return item.frame.client_message_id !== clientMessageId;
+      });
+    }
+  };
+
+  // An error frame that names a client_message_id rejects that send for good (invalid body, …).
+  Channel.prototype.rejectSend = function (frame) {
+    if (frame.client_message_id) {
+      this.acknowledge(frame.client_message_id);
+      this.emit("failed", frame);
+    }
+  };
+
+  // ----- sending -----
+
+  // Queue a message; it is sent now if connected, else after the next (re)connection.
+  Channel.prototype.send = function (text, visibility) {
+    var frame = {
+      type: "send", conversation_id: this.id, client_message_id: client.newClientId(),
+      body: text, visibility: visibility || "public"
+    };
+    this.pending.push({frame: frame});
+    if (this.mode === "poll") {
+      this.postPending();
+    } else {
+      this.sendFrame(frame);
+    }
+    return frame;
+  };
+
+  Channel.prototype.typing = function () {
+    var now = Date.now();
+    if (now - this.lastTypingAt < TYPING_THROTTLE_MS) {
+      return;
+    }
+    this.lastTypingAt = now;
+    if (this.mode === "poll") {
+      client.api("POST", "/chats/" + this.id + "/typing", {}, this.query()).catch(function () {});
+    } else {
+      this.sendFrame({type: "typing", conversation_id: this.id});
+    }
+  };
+
+  // Tell the server the viewer has seen everything up to `seq` (debounced).
+  Channel.prototype.markRead = function (seq) {
+    var self = this;
+    if (!seq || seq <= this.readSent || document.visibilityState === "hidden") {
+      return;
+    }
+    this.setTimer("read", READ_DEBOUNCE_MS, function () {
+      self.readSent = Math.max(self.readSent, seq);
+      if (self.mode === "poll") {
+        client.api("POST", "/chats/" + self.id + "/read", {seq: seq}, self.query()).catch(function () {});
+      } else if (!self.sendFrame({type: "read", conversation_id: self.id, seq: seq})) {
+        self.readSent = 0;
+      }
+    });
+  };
+
+  Channel.prototype.query = function () {
+    return this.projectKey ? {project_key: this.projectKey} : {};
+  };
+
+  SupportChat.Channel = Channel;
+})();

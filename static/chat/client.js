@@ -1,0 +1,155 @@
+/* Calls to the add-on: context tokens and the JSON API (the live channel is in channel.js).
+ *
+ * Every call carries a context JWT from AP.context.getToken(), fetched again shortly before it
+ * expires. Errors come back as {"error": {"code", "message"}} (addon/web/api.py), with the message
+ * in the language passed as `lang`.
+ */
+(function () {
+  "use strict";
+
+  var SupportChat = window.SupportChat = window.SupportChat || {};
+  var body = document.body;
+  var baseUrl = (body.getAttribute("data-base-url") || window.location.origin).replace(/\/+$/, "");
+
+  // A token is fetched again when less than this remains before its `exp`.
+  var TOKEN_MARGIN_SECS = 60;
+
+  // ----- tokens -----
+
+  var token = null;
+  var tokenExp = 0;
+  var tokenPromise = null;
+
+  function expiryOf(jwt) {
+    try {
+      var part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(window.atob(part)).exp || 0;
+    } catch (error) {
+      return 0;
+    }
+  }
+
+  function nowSecs() {
+    return Date.now() / 1000;
+  }
+
+  // Resolve to a context token valid for at least TOKEN_MARGIN_SECS more.
+  function getToken() {
+    if (token && tokenExp - nowSecs() > TOKEN_MARGIN_SECS) {
+      return Promise.resolve(token);
+    }
+    if (!tokenPromise) {
+      if (!window.AP || !window.AP.context || typeof window.AP.context.getToken !== "function") {
+        return Promise.reject(new Error("AP.context.getToken is missing: the page is not inside Jira."));
+      }
+      tokenPromise = Promise.resolve(window.AP.context.getToken()).then(function (value) {
+        token = value;
+        tokenExp = expiryOf(value) || nowSecs() + 120;
+        tokenPromise = null;
+        return value;
+      }, function (error) {
+        tokenPromise = null;
+        throw error;
+      });
+    }
+    return tokenPromise;
+  }
+
+  function dropToken() {
+    token = null;
+    tokenExp = 0;
+  }
+
+  // ----- JSON API -----
+
+  function ApiError(status, code, message) {
+    var error = new Error(message);
+    error.status = status;
+    error.code = code;
+    return error;
+  }
+
+  function withQuery(path, query) {
+    var params = new URLSearchParams(query || {});
+    params.set("lang", SupportChat.i18n ? SupportChat.i18n.lang() : "fr");
+    return path + (path.indexOf("?") >= 0 ? "&" : "?") + params.toString();
+  }
+
+  // Call the add-on's API; resolve to the parsed JSON, reject with an Error carrying status and code.
+  function api(method, path, payload, query) {
+    return getToken().then(function (jwt) {
+      var init = {method: method, headers: {Authorization: "JWT " + jwt, Accept: "application/json"}};
+      if (payload !== undefined) {
+        init.headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(payload);
+      }
+      return window.fetch(baseUrl + "/api" + withQuery(path, query), init);
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try {
+          data = text ? JSON.parse(text) : null;
+        } catch (error) {
+          data = null;
+        }
+        if (response.ok) {
+          return data;
+        }
+        if (response.status === 401) {
+          dropToken();
+        }
+        var detail = (data && data.error) || {};
+        throw new ApiError(response.status, detail.code || "http_" + response.status,
+          detail.message || SupportChat.i18n.t("network_error"));
+      });
+    }, function (error) {
+      if (error && error.status) {
+        throw error;
+      }
+      throw new ApiError(0, "network", SupportChat.i18n.t("network_error"));
+    });
+  }
+
+  function newClientId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  // The first array in an API response, because the list endpoints wrap their items in an object.
+  function listOf(data) {
+    if (Array.isArray(data)) {
+      return data;
+    }
+    if (data && typeof data === "object") {
+      var keys = Object.keys(data);
+      for (var i = 0; i < keys.length; i += 1) {
+        if (Array.isArray(data[keys[i]])) {
+          return data[keys[i]];
+        }
+      }
+    }
+    return [];
+  }
+
+  function websocketUrl() {
+    var url = new URL(baseUrl + "/ws");
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    // The server writes the sentences of its error frames in this language.
+    url.searchParams.set("lang", SupportChat.i18n ? SupportChat.i18n.lang() : "fr");
+    return url.toString();
+  }
+
+  SupportChat.client = {
+    api: api,
+    getToken: getToken,
+    dropToken: dropToken,
+    newClientId: newClientId,
+    listOf: listOf,
+    websocketUrl: websocketUrl,
+    baseUrl: baseUrl
+  };
+})();

@@ -1,0 +1,211 @@
+/* The portal footer's launcher: start a chat, list the viewer's chats, and open one.
+ *
+ * Nothing typed in the start form is lost on an error: the form is cleared only after the server
+ * created the request. The form keeps one client_message_id until then, so a retry after a lost
+ * response finds the chat already started instead of opening a second request.
+ */
+(function () {
+  "use strict";
+
+  var SupportChat = window.SupportChat;
+  var t = SupportChat.i18n.t;
+  var client = SupportChat.client;
+  var launcher = document.querySelector("[data-launcher]");
+  if (!launcher) {
+    return;
+  }
+  var form = launcher.querySelector("[data-start-form]");
+  var formError = launcher.querySelector("[data-form-error]");
+  var areaSelect = form.elements.product_area;
+  var chatContainer = launcher.querySelector("[data-chat-container]");
+  var chatHeading = launcher.querySelector("[data-chat-heading]");
+  var list = launcher.querySelector("[data-chat-list]");
+  var listStatus = launcher.querySelector("[data-list-status]");
+  var opened = null;
+  var formLoaded = false;
+  var clientMessageId = null;
+
+  function show(name) {
+    var views = launcher.querySelectorAll("[data-view]");
+    for (var i = 0; i < views.length; i += 1) {
+      views[i].hidden = views[i].getAttribute("data-view") !== name;
+    }
+    if (name !== "chat" && opened) {
+      opened.channel.close();
+      opened = null;
+      chatContainer.textContent = "";
+    }
+    var heading = launcher.querySelector("[data-view='" + name + "'] h2");
+    if (heading) {
+      heading.focus();
+    }
+    SupportChat.resize();
+  }
+
+  // ----- start form -----
+
+  function loadForm() {
+    if (formLoaded) {
+      return;
+    }
+    client.api("GET", "/start-form").then(function (data) {
+      formLoaded = true;
+      (data && data.product_areas || []).forEach(function (area) {
+        var value = typeof area === "string" ? area : area.value || area.name;
+        var option = document.createElement("option");
+        option.value = value;
+        option.textContent = typeof area === "string" ? area : area.label || value;
+        areaSelect.appendChild(option);
+      });
+      areaSelect.required = areaSelect.options.length > 1;
+      SupportChat.resize();
+    }, function (error) {
+      showFormError(error.message);
+    });
+  }
+
+  function showFormError(message) {
+    formError.textContent = message || "";
+    formError.hidden = !message;
+    SupportChat.resize();
+  }
+
+  function setFieldError(field, message) {
+    var errorId = field.getAttribute("aria-describedby")
+      || (field.closest("fieldset") && field.closest("fieldset").getAttribute("aria-describedby"));
+    var errorNode = errorId && document.getElementById(errorId);
+    if (field.type === "radio") {
+      field.closest("fieldset").toggleAttribute("aria-invalid", !!message);
+    } else if (message) {
+      field.setAttribute("aria-invalid", "true");
+    } else {
+      field.removeAttribute("aria-invalid");
+    }
+    if (errorNode) {
+      errorNode.textContent = message || "";
+      errorNode.hidden = !message;
+    }
+  }
+
+  // Check the required fields; return the first invalid one, or null.
+  function validate() {
+    var firstInvalid = null;
+    var checks = [
+      [form.elements.summary, !form.elements.summary.value.trim()],
+      [areaSelect, areaSelect.required && !areaSelect.value],
+      [form.querySelector("input[name='impact']"), !form.querySelector("input[name='impact']:checked")],
+      [form.elements.message, !form.elements.message.value.trim()]
+    ];
+    checks.forEach(function (check) {
+      setFieldError(check[0], check[1] ? t("required") : "");
+      if (check[1] && !firstInvalid) {
+        firstInvalid = check[0];
+      }
+    });
+    return firstInvalid;
+  }
+
+  function submitForm(event) {
+    event.preventDefault();
+    var invalid = validate();
+    if (invalid) {
+      showFormError(t("form_invalid"));
+      invalid.focus();
+      return;
+    }
+    var button = form.querySelector("button[type='submit']");
+    var checked = form.querySelector("input[name='impact']:checked");
+    clientMessageId = clientMessageId || client.newClientId();
+    var payload = {
+      summary: form.elements.summary.value.trim(),
+      product_area: areaSelect.value || null,
+      impact: checked.value,
+      message: form.elements.message.value,
+      client_message_id: clientMessageId
+    };
+    showFormError("");
+    button.disabled = true;
+    document.getElementById("chat-live").textContent = t("starting");
+    client.api("POST", "/chats", payload).then(function (data) {
+      button.disabled = false;
+      document.getElementById("chat-live").textContent = "";
+      form.reset();
+      clientMessageId = null;
+      openChat(SupportChat.conversationOf(data));
+    }, function (error) {
+      button.disabled = false;
+      document.getElementById("chat-live").textContent = "";
+      showFormError(error.message);
+    });
+  }
+
+  // ----- my chats -----
+
+  function loadList() {
+    list.textContent = "";
+    listStatus.textContent = t("loading");
+    listStatus.hidden = false;
+    client.api("GET", "/chats").then(function (data) {
+      var chats = client.listOf(data);
+      listStatus.textContent = chats.length ? "" : t("no_chats");
+      listStatus.hidden = chats.length > 0;
+      chats.forEach(function (chat) { list.appendChild(listItem(chat)); });
+      SupportChat.resize();
+    }, function (error) {
+      listStatus.textContent = error.message;
+      SupportChat.resize();
+    });
+  }
+
+  function listItem(chat) {
+    var item = document.createElement("li");
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "chat-list-item";
+    var summary = document.createElement("span");
+    summary.className = "chat-list-summary";
+    summary.textContent = chat.summary || chat.issue_key;
+    var key = document.createElement("span");
+    key.className = "chat-list-key";
+    key.textContent = t("request_key", {key: chat.issue_key});
+    button.appendChild(summary);
+    button.appendChild(key);
+    if (chat.unread > 0) {
+      var badge = document.createElement("span");
+      badge.className = "chat-badge";
+      badge.textContent = t("unread", {count: chat.unread});
+      button.appendChild(badge);
+    }
+    button.addEventListener("click", function () { openChat(chat); });
+    item.appendChild(button);
+    return item;
+  }
+
+  // ----- one chat -----
+
+  function openChat(conversation) {
+    show("chat");
+    chatHeading.textContent = t("request_key", {key: conversation.issue_key});
+    chatHeading.setAttribute("data-issue-key", conversation.issue_key || "");
+    opened = SupportChat.openConversation(chatContainer, conversation, "customer", null);
+    opened.view.input.focus();
+  }
+
+  launcher.addEventListener("click", function (event) {
+    var action = event.target.closest("[data-action]");
+    if (!action) {
+      return;
+    }
+    var name = action.getAttribute("data-action");
+    if (name === "start") {
+      show("form");
+      loadForm();
+    } else if (name === "list") {
+      show("list");
+      loadList();
+    } else {
+      show("home");
+    }
+  });
+  form.addEventListener("submit", submitForm);
+})();

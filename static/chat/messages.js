@@ -1,0 +1,194 @@
+/* Rendering of single messages in the conversation log (part of ConversationView).
+ *
+ * Each server message is one <li> keyed by its id; a message shown before the server acknowledged
+ * it is keyed by its client_message_id and replaced in place when the server's copy arrives.
+ * Server messages are ordered by `seq`; unacknowledged ones stay at the end.
+ */
+(function () {
+  "use strict";
+
+  var SupportChat = window.SupportChat;
+  var t = SupportChat.i18n.t;
+  var make = SupportChat.chatDom.make;
+  var formatTime = SupportChat.chatDom.formatTime;
+  var View = SupportChat.ConversationView.prototype;
+
+  var DELIVERY_TEXT = {
+    synced: "synced",
+    pending: "not_synced",
+    sending: "not_synced",
+    failed: "not_synced",
+    in_description: "in_description"
+  };
+
+  // Events the server names by type are shown in the reader's language; other events (a status
+  // name of the support team's workflow) and messages show their text as stored.
+  var EVENT_TEXT = {
+    request_resolved: "event_request_resolved",
+    request_closed: "event_request_closed",
+    request_reopened: "event_request_reopened"
+  };
+
+  View.bodyText = function (payload) {
+    if (payload.kind === "event" && EVENT_TEXT[payload.event_type]) {
+      return t(EVENT_TEXT[payload.event_type]);
+    }
+    return payload.body || "";
+  };
+
+  View.authorName = function (payload) {
+    var author = payload.author || {};
+    if (author.account_id && author.account_id === this.accountId) {
+      return t("you");
+    }
+    if (author.name) {
+      return author.name;
+    }
+    if (author.role === "agent") {
+      return t("support");
+    }
+    return author.role === "system" ? t("system") : t("key_user");
+  };
+
+  View.deliveryText = function (payload) {
+    if (payload.local) {
+      return payload.failed ? t("send_failed", {error: payload.failed}) : t("waiting_send");
+    }
+    if (this.role !== "agent" || payload.kind === "event") {
+      return "";
+    }
+    if (payload.origin === "jira") {
+      return t("from_jira");
+    }
+    return DELIVERY_TEXT[payload.sync_state] ? t(DELIVERY_TEXT[payload.sync_state]) : "";
+  };
+
+  View.render = function (payload) {
+    var item = make("li", "chat-message");
+    var author = payload.author || {};
+    item.classList.add("chat-message--" + (author.role || "system"));
+    if (author.account_id && author.account_id === this.accountId) {
+      item.classList.add("chat-message--mine");
+    }
+    if (payload.visibility === "internal") {
+      item.classList.add("chat-message--internal");
+    }
+    if (payload.kind === "event") {
+      item.classList.add("chat-message--event");
+    }
+    if (payload.seq) {
+      item.setAttribute("data-seq", payload.seq);
+    }
+    if (payload.id) {
+      item.setAttribute("data-message-id", payload.id);
+    }
+    item.setAttribute("data-visibility", payload.visibility || "public");
+
+    var header = make("p", "chat-meta");
+    header.appendChild(make("span", "chat-author", this.authorName(payload)));
+    var time = make("time", "chat-time", formatTime(payload.created_at));
+    time.dateTime = payload.created_at || "";
+    header.appendChild(time);
+    if (payload.visibility === "internal") {
+      header.appendChild(make("span", "chat-lozenge chat-lozenge--internal", t("internal_note")));
+    }
+    if (payload.edited_at && !payload.deleted) {
+      header.appendChild(make("span", "chat-edited", t("edited")));
+    }
+    item.appendChild(header);
+
+    var text = make("p", "chat-text", payload.deleted ? t("deleted") : this.bodyText(payload));
+    if (payload.deleted) {
+      text.classList.add("chat-text--deleted");
+    }
+    item.appendChild(text);
+
+    var delivery = this.deliveryText(payload);
+    if (delivery) {
+      var state = make("p", "chat-delivery", delivery);
+      state.setAttribute("data-sync-state", payload.local ? "local" : payload.sync_state || "");
+      item.appendChild(state);
+    }
+    return item;
+  };
+
+  View.placeFor = function (seq) {
+    var children = this.log.children;
+    for (var i = 0; i < children.length; i += 1) {
+      var other = children[i];
+      var otherSeq = Number(other.getAttribute("data-seq") || 0);
+      if (!otherSeq || otherSeq > seq) {
+        return other;
+      }
+    }
+    return null;
+  };
+
+  // Show a new message, or update the one already shown (edits, duplicates, acknowledgements).
+  View.upsert = function (payload) {
+    var key = payload.local ? "local:" + payload.client_message_id : "id:" + payload.id;
+    var node = this.render(payload);
+    var existing = this.items[key];
+    var localKey = "local:" + payload.client_message_id;
+    if (!payload.local && payload.client_message_id && this.items[localKey]) {
+      // The server's copy of a message shown before its acknowledgement takes its place by seq.
+      this.items[localKey].remove();
+      delete this.items[localKey];
+    }
+    if (existing) {
+      existing.replaceWith(node);
+    } else if (payload.local) {
+      this.log.appendChild(node);
+    } else {
+      this.log.insertBefore(node, this.placeFor(payload.seq || 0));
+    }
+    this.items[key] = node;
+    this.empty.hidden = this.log.children.length > 0;
+    this.logRegion.scrollTop = this.logRegion.scrollHeight;
+    if (!payload.local) {
+      this.hideTyping(payload.author && payload.author.role);
+      this.channel.markRead(this.channel.lastSeq);
+    }
+  };
+
+  View.markFailed = function (frame) {
+    var node = this.items["local:" + frame.client_message_id];
+    var state = node && node.querySelector(".chat-delivery");
+    if (state) {
+      state.textContent = t("send_failed", {error: frame.message || frame.code || ""});
+      state.setAttribute("data-sync-state", "rejected");
+      node.classList.add("chat-message--rejected");
+    }
+  };
+
+  View.showSync = function (frame) {
+    var self = this;
+    (frame.message_ids || []).forEach(function (id) {
+      var node = self.items["id:" + id];
+      var state = node && node.querySelector(".chat-delivery");
+      if (state && DELIVERY_TEXT[frame.sync_state]) {
+        state.textContent = t(DELIVERY_TEXT[frame.sync_state]);
+        state.setAttribute("data-sync-state", frame.sync_state);
+      }
+    });
+  };
+
+  View.showTyping = function (frame) {
+    var self = this;
+    if (frame.role === this.role) {
+      return;
+    }
+    var name = frame.name || (frame.role === "agent" ? t("support") : t("key_user"));
+    this.typingLine.textContent = t("typing", {name: name});
+    this.typingRole = frame.role;
+    window.clearTimeout(this.typingTimer);
+    this.typingTimer = window.setTimeout(function () { self.hideTyping(); }, SupportChat.chatDom.TYPING_SHOWN_MS);
+  };
+
+  View.hideTyping = function (role) {
+    if (!role || role === this.typingRole) {
+      this.typingLine.textContent = "";
+      this.typingRole = null;
+    }
+  };
+})();

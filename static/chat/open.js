@@ -1,0 +1,52 @@
+/* Opening a conversation in a container: its live channel and its view, wired together. */
+(function () {
+  "use strict";
+
+  var SupportChat = window.SupportChat;
+
+  function resize() {
+    if (window.AP && typeof window.AP.resize === "function") {
+      window.AP.resize();
+    }
+  }
+
+  // Show `conversation` (an API conversation object) in `container`; return its channel.
+  // `role` is "customer" or "agent"; agents pass the project key of the page, which the server
+  // needs to check their agent permission.
+  function openConversation(container, conversation, role, projectKey) {
+    var channel = new SupportChat.Channel(conversation.id, {projectKey: projectKey});
+    var view = new SupportChat.ConversationView(container, {
+      channel: channel,
+      role: role,
+      accountId: document.body.getAttribute("data-account-id") || null
+    });
+    (conversation.messages || []).forEach(function (payload) {
+      channel.lastSeq = Math.max(channel.lastSeq, payload.seq || 0);
+      view.upsert(payload);
+    });
+    channel.on("message", resize);
+    channel.on("error", function (frame) {
+      if (frame.code === "not_found") {
+        view.showStatus("error");
+        view.status.textContent = frame.message || SupportChat.i18n.t("load_failed");
+      }
+    });
+    channel.start();
+    resize();
+    return {channel: channel, view: view};
+  }
+
+  // The conversation object of an API response, which may wrap it as {conversation: {...}}.
+  // Messages sent beside it ({conversation, messages}) are kept on it.
+  function conversationOf(data) {
+    var conversation = (data && data.conversation) || data || {};
+    if (!conversation.messages && data && Array.isArray(data.messages)) {
+      conversation.messages = data.messages;
+    }
+    return conversation;
+  }
+
+  SupportChat.openConversation = openConversation;
+  SupportChat.conversationOf = conversationOf;
+  SupportChat.resize = resize;
+})();
