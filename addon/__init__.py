@@ -64,9 +64,10 @@ def create_app(overrides=None):
 
 def _register_blueprints(app):
     from .atlassian import descriptor, lifecycle, webhooks
-    from .web import panels
+    from .web import api, panels
 
     app.register_blueprint(descriptor.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(lifecycle.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(panels.bp)
@@ -87,8 +88,12 @@ def _register_realtime(app):
     # the fork (no preload_app), which is what the layer's threads require.
     app.extensions["pubsub"] = create_pubsub(app.config["REDIS_URL"])
 
+    from .realtime import hub
     from .sync import outbox
+    from .web import ws
 
+    hub.init_app(app)
+    ws.init_app(app)  # the /ws route, with heartbeats and a frame size limit
     outbox.init_app(app)
 
 

@@ -130,3 +130,29 @@ def test_customer_cannot_write_internal_note(site_app):
     conversation = start(installation)
     with pytest.raises(InvalidInput):
         post_message(viewer(installation, "cust-alice"), conversation.id, "x", visibility=Visibility.INTERNAL)
+
+
+def test_concurrent_posts_get_distinct_seqs(site_app):
+    import threading
+
+    app, installation = site_app
+    conversation = start(installation)
+    alice = viewer(installation, "cust-alice")
+    errors = []
+
+    def post(index):
+        with app.app_context():
+            try:
+                post_message(alice, conversation.id, f"message {index}", client_message_id=f"c-{index}")
+            except Exception as error:  # collected and asserted below
+                errors.append(error)
+
+    threads = [threading.Thread(target=post, args=(index,)) for index in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    seqs = [message.seq for message in history(conversation.id, alice)]
+    assert seqs == list(range(1, 14))

@@ -62,6 +62,19 @@ def is_agent(installation, account_id, project_key):
     return _cache("agents").get_or_compute((installation.id, account_id, project_key), ask_jira)
 
 
+def display_name_of(installation, account_id):
+    """Return the person's Jira display name (cached for an hour), or None when Jira does not say."""
+    def ask_jira():
+        with jira_client_for(installation) as jira:
+            return (jira.get_user(account_id) or {}).get("displayName")
+
+    try:
+        return _cache("display_names", 3600).get_or_compute((installation.id, account_id), ask_jira)
+    except JiraError as error:
+        log.warning("Display name lookup failed for client_key %s: %s", installation.client_key, error)
+        return None
+
+
 def viewer_for(connect, project_key=None):
     """Build the Viewer of an authenticated request (`flask.g.connect` or `authenticate()`'s result)."""
     if not connect.account_id:
@@ -80,6 +93,7 @@ def viewer_for(connect, project_key=None):
         client_key=connect.client_key,
         account_id=connect.account_id,
         role=role,
+        display_name=display_name_of(installation, connect.account_id),
         project_key=project_key if role == AuthorRole.AGENT else None,
     )
 

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..errors import InvalidInput
 from ..models import utcnow
@@ -26,6 +26,8 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
+
+RESERVED_CLIENT_ID_PREFIX = "jira-"
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,21 @@ def database():
 def lock_conversation(session, conversation_id):
     """Load the conversation row with a write lock, so that `seq` values are handed out in order.
 
-    PostgreSQL takes a row lock (SELECT ... FOR UPDATE); SQLite ignores FOR UPDATE but lets a single
-    writer in at a time, which gives the same ordering.
+    The no-op UPDATE comes first because SQLite ignores FOR UPDATE and Python's sqlite3 starts the
+    transaction only at the first write: the UPDATE takes SQLite's write lock before `last_seq` is
+    read. On PostgreSQL it takes the row lock, like FOR UPDATE.
     """
-    statement = select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(last_seq=Conversation.last_seq)
+    )
+    statement = (
+        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return session.execute(statement).scalar_one()
 
 
-def _insert_message(session, conversation, **fields):
+def insert_message(session, conversation, **fields):
     conversation.last_seq += 1
     conversation.updated_at = utcnow()
     message = Message(conversation_id=conversation.id, seq=conversation.last_seq, **fields)
@@ -94,13 +103,16 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
         raise InvalidInput("Only support agents can write internal notes.")
     if client_message_id is not None and (not isinstance(client_message_id, str) or len(client_message_id) > 64):
         raise InvalidInput("client_message_id must be a string of at most 64 characters.")
+    if client_message_id and client_message_id.startswith(RESERVED_CLIENT_ID_PREFIX):
+        # Messages that mirror Jira comments use "jira-comment:<id>" as their client id.
+        raise InvalidInput(f"client_message_id must not start with {RESERVED_CLIENT_ID_PREFIX!r}.")
 
     with database().transaction() as session:
         conversation = lock_conversation(session, conversation_id)
         existing = find_by_client_id(session, conversation.id, client_message_id)
         if existing is not None:
             return existing, False
-        message = _insert_message(
+        message = insert_message(
             session, conversation,
             client_message_id=client_message_id,
             author_account_id=viewer.account_id,
@@ -125,7 +137,7 @@ def add_event(conversation_id, event_type, body="", *, visibility=Visibility.PUB
     """Record a chat event (status change, move, …) as a numbered entry of the conversation."""
     with database().transaction() as session:
         conversation = lock_conversation(session, conversation_id)
-        message = _insert_message(
+        message = insert_message(
             session, conversation,
             author_account_id=author_account_id,
             author_role=AuthorRole.SYSTEM,

@@ -15,6 +15,9 @@ from .models import Visibility
 
 log = logging.getLogger(__name__)
 
+# Frames about Jira delivery and the customer's connection are for the support side only.
+AGENT_ONLY_TYPES = ("sync", "presence")
+
 
 def channel_of(installation_id, conversation_id):
     return f"conversation:{installation_id}:{conversation_id}"
@@ -53,7 +56,7 @@ def may_receive(viewer, payload):
     Agents receive everything of conversations they can open; customers only public entries.
     Which conversations a viewer may open at all is checked when the socket subscribes.
     """
-    if payload.get("visibility") == Visibility.INTERNAL:
+    if payload.get("type") in AGENT_ONLY_TYPES or payload.get("visibility") == Visibility.INTERNAL:
         return viewer.is_agent
     return True
 
