@@ -156,3 +156,15 @@ def test_concurrent_posts_get_distinct_seqs(site_app):
     assert errors == []
     seqs = [message.seq for message in history(conversation.id, alice)]
     assert seqs == list(range(1, 14))
+
+
+def test_other_participant_reads_not_writes(site_app):
+    from addon.errors import PermissionDenied
+
+    _, installation = site_app
+    conversation = start(installation)
+    bruno = viewer(installation, "cust-bruno")
+
+    assert access_conversation(bruno, conversation.id).id == conversation.id
+    with pytest.raises(PermissionDenied):
+        post_message(bruno, conversation.id, "Je peux aider ?")

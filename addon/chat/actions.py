@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select, update
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, PermissionDenied
 from ..models import utcnow
 from ..sync.comment_text import normalize_text, validate_message
 from . import fanout
@@ -77,6 +77,16 @@ def insert_message(session, conversation, **fields):
     return message
 
 
+def can_write(viewer, conversation):
+    """Tell whether `viewer` may write in `conversation`, beyond seeing it.
+
+    Agents of the project write; among customers, only the key user who opened the chat does.
+    Other participants and members of the organisation may read it.
+    TODO: let every key user of the subscribing organisation write once key users are recorded.
+    """
+    return viewer.is_agent or conversation.opened_by_account_id == viewer.account_id
+
+
 def find_by_client_id(session, conversation_id, client_message_id):
     if not client_message_id:
         return None
@@ -109,6 +119,11 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
 
     with database().transaction() as session:
         conversation = lock_conversation(session, conversation_id)
+        if not can_write(viewer, conversation):
+            raise PermissionDenied(
+                "Vous pouvez lire cette discussion, mais seul l'utilisateur clé qui l'a ouverte peut y écrire. "
+                "/ You can read this chat, but only the key user who opened it can write in it."
+            )
         existing = find_by_client_id(session, conversation.id, client_message_id)
         if existing is not None:
             return existing, False

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from ..atlassian.auth import require_jwt
 from ..chat import fanout
 from ..chat.access import access_conversation, access_conversation_by_issue, conversations_of, viewer_for
-from ..chat.actions import database, history, post_message
+from ..chat.actions import can_write, database, history, post_message
 from ..chat.models import Conversation, Impact, Message, ReadMark, Visibility
 from ..chat.start import start_chat
 from ..errors import AddonError, InvalidInput
@@ -58,7 +58,7 @@ def load_conversation(conversation_id):
     return viewer, access_conversation(viewer, conversation_id)
 
 
-def conversation_json(conversation, unread=None):
+def conversation_json(conversation, unread=None, viewer=None):
     data = {
         "id": conversation.id,
         "issue_key": conversation.issue_key,
@@ -73,6 +73,8 @@ def conversation_json(conversation, unread=None):
     }
     if unread is not None:
         data["unread"] = unread
+    if viewer is not None:
+        data["can_write"] = can_write(viewer, conversation)
     return data
 
 
@@ -147,14 +149,14 @@ def create_chat():
         impact=body.get("impact"), message=body.get("message"),
         client_message_id=body.get("client_message_id"),
     )
-    return jsonify({"conversation": conversation_json(conversation)}), 201
+    return jsonify({"conversation": conversation_json(conversation, viewer=viewer)}), 201
 
 
 @bp.get("/chats")
 @require_jwt("context")
 def list_chats():
     viewer = viewer_for(g.connect, project_arg())
-    chats = [conversation_json(c, unread_count(viewer, c)) for c in conversations_of(viewer)]
+    chats = [conversation_json(c, unread_count(viewer, c), viewer) for c in conversations_of(viewer)]
     return jsonify({"chats": chats})
 
 
@@ -163,7 +165,7 @@ def list_chats():
 def chat_by_issue(issue_key):
     viewer = viewer_for(g.connect, issue_key.rsplit("-", 1)[0])
     conversation = access_conversation_by_issue(viewer, issue_key)
-    return jsonify({"conversation": conversation_json(conversation, unread_count(viewer, conversation))})
+    return jsonify({"conversation": conversation_json(conversation, unread_count(viewer, conversation), viewer)})
 
 
 @bp.get("/chats/<int:conversation_id>/messages")

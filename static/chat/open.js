@@ -24,6 +24,10 @@
       channel.lastSeq = Math.max(channel.lastSeq, payload.seq || 0);
       view.upsert(payload);
     });
+    if (conversation.can_write === false) {
+      // Participants who did not open the chat read it; the server refuses their messages anyway.
+      view.readOnly();
+    }
     channel.on("message", resize);
     channel.on("error", function (frame) {
       if (frame.code === "not_found") {

@@ -44,6 +44,13 @@
     this.listen();
   }
 
+  // Replace the reply box by a line saying why this person can only read.
+  ConversationView.prototype.readOnly = function () {
+    this.form.hidden = true;
+    var note = make("p", "chat-read-only", t("read_only"));
+    this.form.parentNode.insertBefore(note, this.form);
+  };
+
   ConversationView.prototype.build = function () {
     var id = "chat-" + Math.random().toString(36).slice(2, 8);
     this.status = make("p", "chat-status");
