@@ -1,24 +1,15 @@
 """Run the local Jira site: python -m devsite --host 127.0.0.1 --port 2990 [--base-path /jira]."""
 
 import argparse
-import ipaddress
 import logging
 import sys
 
 from werkzeug.serving import make_server
 
 from .app import create_site
+from .lifecycle import is_loopback_host
 
 log = logging.getLogger("devsite")
-
-
-def _is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv=None):
@@ -30,7 +21,7 @@ def main(argv=None):
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not _is_loopback(args.host):
+    if not is_loopback_host(args.host):
         # The control API has no authentication, so the site must not be reachable from elsewhere.
         parser.error(f"--host {args.host} is not a loopback address; use 127.0.0.1 or localhost")
     base_path = "/" + args.base_path.strip("/") if args.base_path.strip("/") else ""

@@ -31,8 +31,7 @@ CALLBACK_TIMEOUT_SECS = 30
 RESPONSE_EXCERPT_CHARS = 500
 
 
-def _is_loopback(url):
-    host = urlsplit(url).hostname or ""
+def is_loopback_host(host):
     if host == "localhost":
         return True
     try:
@@ -53,7 +52,7 @@ def check_descriptor(descriptor):
         raise SiteError(f"The descriptor baseUrl {base_url!r} is missing or longer than {BASE_URL_MAX_CHARS} characters.")
     parts = urlsplit(base_url)
     # Jira Cloud requires https; this local site also accepts http on loopback for development.
-    if not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(base_url))) or not parts.netloc:
+    if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or ""))) or not parts.netloc:
         raise SiteError(f"The descriptor baseUrl {base_url!r} must be an https URL (http is accepted on loopback only).")
     if (descriptor.get("authentication") or {}).get("type", "").lower() != "jwt":
         raise SiteError("The descriptor authentication type must be jwt.")
@@ -73,7 +72,7 @@ def check_descriptor(descriptor):
 
 
 def fetch_descriptor(descriptor_url):
-    if not _is_loopback(descriptor_url):
+    if not is_loopback_host(urlsplit(descriptor_url).hostname or ""):
         raise SiteError(f"The descriptor URL {descriptor_url!r} is not on loopback; this local site only calls loopback.")
     try:
         response = requests.get(descriptor_url, timeout=DESCRIPTOR_TIMEOUT_SECS)

@@ -27,6 +27,19 @@ def require_service(available, what, how_to_install):
     pytest.skip(message)
 
 
+def redis_reachable(url):
+    """Tell whether a Redis server answers PING at `url` within a second."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return client.ping()
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

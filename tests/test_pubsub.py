@@ -21,7 +21,7 @@ import redis
 from addon.realtime import InProcessPubSub, PubSubUnavailable, create_pubsub
 from addon.realtime.redis_pubsub import RedisPubSub, describe_url
 
-from .support import ROOT_DIR, free_port, require_service, wait_until
+from .support import ROOT_DIR, free_port, redis_reachable, require_service, wait_until
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 INSTALL_REDIS = (
@@ -31,19 +31,9 @@ INSTALL_REDIS = (
 REDIS_LOGGER = "addon.realtime.redis_pubsub"
 
 
-def _reachable(url):
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        return client.ping()
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="module")
 def redis_url():
-    require_service(_reachable(TEST_REDIS_URL), f"Redis at {TEST_REDIS_URL}", INSTALL_REDIS)
+    require_service(redis_reachable(TEST_REDIS_URL), f"Redis at {TEST_REDIS_URL}", INSTALL_REDIS)
     return TEST_REDIS_URL
 
 
@@ -431,7 +421,7 @@ class RedisServer:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                    "--save", "", "--appendonly", "no", "--dir", str(self.directory)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: _reachable(self.url), message=f"redis-server on port {self.port}")
+        wait_until(lambda: redis_reachable(self.url), message=f"redis-server on port {self.port}")
 
     def pause(self):
         """Freeze the server: connections stay open but get no reply."""

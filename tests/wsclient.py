@@ -12,7 +12,6 @@ import uuid
 
 import jwt
 import pytest
-import redis
 import requests
 from simple_websocket import Client, ConnectionClosed
 
@@ -21,7 +20,7 @@ from addon.atlassian.installations import get_active_installation, shared_secret
 from addon.atlassian.qsh import CONTEXT_QSH
 
 from .conftest import addon_overrides
-from .support import AddonServer, free_port, require_service
+from .support import AddonServer, free_port, redis_reachable, require_service
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RECEIVE_TIMEOUT_SECS = 10.0
@@ -210,16 +209,6 @@ def chat_site(database_url, jira_site, tmp_path):
         if site is not None:
             site.close()
         stop_app(server)
-
-
-def redis_reachable(url):
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        return client.ping()
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from addon import create_app
 from tests.conftest import addon_overrides
-from tests.support import ROOT_DIR, AddonServer, free_port, require_service
+from tests.support import ROOT_DIR, AddonServer, free_port, require_service, stop_background
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 # Flags that keep Chromium from calling Google's services: the tests send traffic to loopback only.
@@ -36,17 +36,6 @@ def browser():
 def missing_routes(app):
     rules = {rule.rule for rule in app.url_map.iter_rules()}
     return [route for route in CHAT_ROUTES if route not in rules]
-
-
-def stop_background(app):
-    """Stop the app's background parts (outbox, hub, pub/sub) that exist."""
-    extensions = app.extensions
-    if "outbox" in extensions:
-        extensions["outbox"].stop()
-    if "hub" in extensions:
-        extensions["hub"].close()
-    if "pubsub" in extensions:
-        extensions["pubsub"].close()
 
 
 @pytest.fixture
