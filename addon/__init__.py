@@ -81,6 +81,7 @@ def _register_webhook_processing(app):
 
 
 def _register_realtime(app):
+    from .access import models as access_models  # noqa: F401  (registers the subscription tables)
     from .chat import models as chat_models  # noqa: F401  (registers the chat tables)
     from .realtime import create_pubsub
 

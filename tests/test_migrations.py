@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from addon import migrate
+from addon.access import models as access_models  # noqa: F401
 from addon.chat import models as chat_models  # noqa: F401  (registers the chat tables)
 from addon.db import Base, Database
 

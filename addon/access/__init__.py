@@ -1,0 +1,1 @@
+"""Subscriptions and key users: which customers may chat, as support manages them."""
