@@ -1,13 +1,39 @@
 """The database: one SQLAlchemy engine per app, sessions scoped to the current thread or greenlet."""
 
 from contextlib import contextmanager
+from datetime import timezone
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back with its time zone.
+
+    PostgreSQL keeps the zone itself; SQLite stores no zone and returns naive values, which would
+    be taken for local time by clients, so values are converted to UTC on the way in and marked
+    UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given for a UTC column; attach a time zone")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 def _tune_sqlite(dbapi_connection, _record):

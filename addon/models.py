@@ -2,10 +2,10 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base
+from .db import Base, UTCDateTime
 
 
 def utcnow():
@@ -34,10 +34,10 @@ class Installation(Base):
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="installed")
     # `iat` of the verified install token; an uninstall issued before it is stale and ignored.
     install_token_iat: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )
 
     @property
@@ -68,8 +68,8 @@ class WebhookEvent(Base):
     # The payload as Jira sent it. It contains comment bodies, which are personal data.
     # TODO: delete processed rows after a retention period once the data-erasure job exists.
     payload: Mapped[dict] = mapped_column(JSON, nullable=False)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -90,5 +90,5 @@ class SiteSetting(Base):
     key: Mapped[str] = mapped_column(String(80), nullable=False)
     value: Mapped[object] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )

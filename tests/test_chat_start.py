@@ -168,3 +168,13 @@ def test_other_participant_reads_not_writes(site_app):
     assert access_conversation(bruno, conversation.id).id == conversation.id
     with pytest.raises(PermissionDenied):
         post_message(bruno, conversation.id, "Je peux aider ?")
+
+
+def test_payload_times_carry_utc_zone(site_app):
+    from addon.chat.fanout import message_payload
+
+    _, installation = site_app
+    conversation = start(installation)
+    first = history(conversation.id, viewer(installation, "cust-alice"))[0]
+
+    assert message_payload(conversation, first)["created_at"].endswith("+00:00")

@@ -7,10 +7,10 @@ transaction as the insert), which is what clients resume from after a reconnect.
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base
+from ..db import Base, UTCDateTime
 from ..models import utcnow
 
 
@@ -89,8 +89,8 @@ class Conversation(Base):
     jira_status: Mapped[str | None] = mapped_column(String(120))
     # Highest `seq` given to a message of this conversation; incremented under a row lock.
     last_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow,
                                                  onupdate=utcnow)
 
 
@@ -116,9 +116,9 @@ class Message(Base):
     event_type: Mapped[str | None] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
     origin: Mapped[str] = mapped_column(String(20), nullable=False, default=Origin.CHAT)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Several consecutive messages of one author may share one comment.
     jira_comment_id: Mapped[str | None] = mapped_column(String(40))
     # `updated` time of the Jira comment version this row shows; older webhook deliveries lose.
@@ -126,10 +126,10 @@ class Message(Base):
     sync_state: Mapped[str] = mapped_column(String(20), nullable=False, default=SyncState.PENDING)
     sync_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     sync_error: Mapped[str | None] = mapped_column(Text)
-    next_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when a write whose outcome is unknown (timeout, dropped connection) was sent, so that
     # the next attempt first looks for the comment instead of posting it again.
-    sync_uncertain_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sync_uncertain_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ReadMark(Base):
@@ -142,5 +142,5 @@ class ReadMark(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
     account_id: Mapped[str] = mapped_column(String(128), nullable=False)
     last_read_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow,
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow,
                                                  onupdate=utcnow)

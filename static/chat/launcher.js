@@ -35,9 +35,11 @@
       opened = null;
       chatContainer.textContent = "";
     }
-    var heading = launcher.querySelector("[data-view='" + name + "'] h2");
-    if (heading) {
-      heading.focus();
+    // Keep keyboard users in place: the view's heading, else its first button.
+    var target = launcher.querySelector("[data-view='" + name + "'] h2")
+      || launcher.querySelector("[data-view='" + name + "'] button");
+    if (target) {
+      target.focus();
     }
     SupportChat.resize();
   }
@@ -208,4 +210,18 @@
     }
   });
   form.addEventListener("submit", submitForm);
+
+  // Clear a field's error as soon as it is filled in, and the banner once no field is in error.
+  function clearFixedError(event) {
+    var field = event.target;
+    var filled = field.type === "radio" ? true : !!field.value.trim();
+    if (filled) {
+      setFieldError(field, "");
+    }
+    if (!form.querySelector("[aria-invalid]")) {
+      showFormError("");
+    }
+  }
+  form.addEventListener("input", clearFixedError);
+  form.addEventListener("change", clearFixedError);
 })();

@@ -169,6 +169,11 @@
       author: {account_id: this.accountId, role: this.role, name: null}
     });
     this.input.value = "";
+    if (internal) {
+      // Back to a reply after each note, so that the next message does not stay internal by mistake.
+      this.internal.checked = false;
+      this.form.classList.remove("chat-composer--internal");
+    }
     this.input.focus();
   };
 
