@@ -64,10 +64,11 @@ def create_app(overrides=None):
 
 def _register_blueprints(app):
     from .atlassian import descriptor, lifecycle, webhooks
-    from .web import api, panels
+    from .web import api, guide, panels
 
     app.register_blueprint(descriptor.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(guide.bp)
     app.register_blueprint(lifecycle.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(panels.bp)

@@ -1,4 +1,4 @@
-"""A small in-process cache with a time to live, for answers of Jira that may be a little stale."""
+"""A small in-process cache with a time to live, for Jira responses that may be a little stale."""
 
 import threading
 import time

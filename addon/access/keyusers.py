@@ -1,4 +1,4 @@
-"""The question every chat entry point asks: is this person a key user of an active subscription?"""
+"""The check every chat entry point makes: is this person a key user of an active subscription?"""
 
 from datetime import date
 

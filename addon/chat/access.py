@@ -22,14 +22,14 @@ from .models import AuthorRole, Conversation
 
 log = logging.getLogger(__name__)
 
-# Permission answers are cached briefly: a revoked agent loses access within this delay.
+# Permission results are cached briefly: a revoked agent loses access within this delay.
 PERMISSION_CACHE_SECS = 60
 AGENT_PERMISSION = "SERVICEDESK_AGENT"
 
 
 
 def _cache(name, ttl_secs=PERMISSION_CACHE_SECS):
-    """Return the app's cache `name`; caches live on the app, so two apps never share answers."""
+    """Return the app's cache `name`; caches live on the app, so two apps never share results."""
     caches = current_app.extensions.setdefault("access_caches", {})
     if name not in caches:
         caches[name] = TTLCache(ttl_secs)
@@ -63,7 +63,7 @@ def is_agent(installation, account_id, project_key):
 
 
 def display_name_of(installation, account_id):
-    """Return the person's Jira display name (cached for an hour), or None when Jira does not say."""
+    """Return the person's Jira display name (cached for an hour), or None when Jira returns none."""
     def ask_jira():
         with jira_client_for(installation) as jira:
             return (jira.get_user(account_id) or {}).get("displayName")
@@ -85,7 +85,7 @@ def viewer_for(connect, project_key=None):
         if is_agent(installation, connect.account_id, project_key):
             role = AuthorRole.AGENT
     except JiraError as error:
-        # Without Jira's answer the person gets the customer's narrower view, never more.
+        # Without a result from Jira the person gets the customer's narrower view, never more.
         log.warning("Agent permission check failed for client_key %s, project %s: %s",
                     connect.client_key, project_key, error)
     return Viewer(
