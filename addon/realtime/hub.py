@@ -99,13 +99,17 @@ class Connection:
     # Called by the hub.
 
     def begin_follow(self, conversation_id, installation_id, after_seq):
-        """Start following, holding live payloads until the first catch-up. Return False if already followed."""
+        """Start following, holding live payloads until `start_catch_up` has run. Return False if
+        already followed."""
         with self._lock:
             if conversation_id in self.follows:
                 return False
             self.follows[conversation_id] = Follow(installation_id, after_seq, hold_count=1)
-        self._queue.put(("catch_up", conversation_id))
         return True
+
+    def start_catch_up(self, conversation_id):
+        """Queue the first catch-up of a follow, which ends the hold that `begin_follow` took."""
+        self._queue.put(("catch_up", conversation_id))
 
     def end_follow(self, conversation_id):
         with self._lock:
@@ -325,7 +329,21 @@ class Hub:
         """
         if not connection.begin_follow(conversation.id, conversation.installation_id, after_seq):
             return
-        self._join(connection, conversation.installation_id, conversation.id)
+        try:
+            self._join(connection, conversation.installation_id, conversation.id)
+        finally:
+            # The history is read only once the channel is subscribed (with Redis, once Redis
+            # confirmed it). A message committed before that point is in the history, and one
+            # committed after it is pushed. Read earlier, a message committed in between was
+            # in neither and stayed missing until a later message revealed the gap.
+            connection.start_catch_up(conversation.id)
+        with self._lock:
+            registered = connection in self._connections
+        if not registered:
+            # `disconnect` ran meanwhile (its writer thread failed) and may have listed the
+            # follows before this one began, so this follow would keep the channel forever.
+            self.unfollow(connection, conversation.id)
+            return
         if connection.viewer.is_agent:
             self._publish(conversation.installation_id, conversation.id,
                           {"type": PRESENCE_QUERY, "conversation_id": conversation.id, "visibility": INTERNAL})

@@ -10,6 +10,7 @@ rejected frames get an error frame with the HTTP-like status of the error. Error
 
 import json
 import logging
+import socket
 import time
 
 from flask import Blueprint, current_app, request
@@ -39,6 +40,11 @@ CLOSE_UNAUTHORIZED = 4401
 STATUS_NOT_FOUND = 4404
 # The websocket protocol limits a close reason to 123 bytes.
 CLOSE_REASON_MAX_BYTES = 123
+CLOSE_NORMAL = 1000
+CLOSE_INTERNAL_ERROR = 1011
+# After sending its close frame, the server waits this long for the client's close frame before it
+# ends the TCP connection anyway.
+CLOSE_HANDSHAKE_SECS = 2
 
 
 class Closing(Exception):
@@ -61,7 +67,13 @@ def init_app(app):
 
 @sock.route("/ws", bp=bp)
 def chat_socket(ws):
-    SocketSession(ws, current_app.extensions["hub"], request.args.get("lang")).run()
+    try:
+        SocketSession(ws, current_app.extensions["hub"], request.args.get("lang")).run()
+    except Exception:  # close code 1011 makes the client reconnect
+        log.exception("Socket session failed, so the socket is closed with %s", CLOSE_INTERNAL_ERROR)
+        _close_quietly(ws, CLOSE_INTERNAL_ERROR)
+    _close_quietly(ws, CLOSE_NORMAL)
+    _end_connection(ws)
 
 
 class SocketSession:
@@ -279,6 +291,34 @@ class SocketSession:
                 self.ws.close(closing.code, _close_reason(message))
         except ConnectionClosed:
             pass
+
+
+def _close_quietly(ws, code):
+    """Send a close frame with `code` unless one was sent or received already."""
+    if ws.connected:
+        try:
+            ws.close(code)
+        except ConnectionClosed:
+            pass
+
+
+def _end_connection(ws):
+    """End the TCP connection once the close handshake is over, before flask-sock returns.
+
+    With werkzeug's server (development and tests), flask-sock 0.7 returns an HTTP response
+    after this handler and werkzeug writes its "HTTP/1.1 200 OK" head on the upgraded
+    connection. A browser reads those bytes as a frame after the close frame, and Chromium logs
+    "Invalid frame header" (0x48 is a close opcode without FIN). Once the socket is shut down,
+    that write fails with a broken pipe, which werkzeug ignores as a dropped connection.
+    RFC 6455 section 7.1.1 also says the server SHOULD close the TCP connection first.
+    """
+    # simple-websocket 1.1's reader thread ends once it has received the client's close frame,
+    # whoever closed first, so joining it waits for the end of the close handshake.
+    ws.thread.join(CLOSE_HANDSHAKE_SECS)
+    try:
+        ws.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already shut down or closed by the peer
+        pass
 
 
 def _parse(raw):

@@ -55,6 +55,9 @@
   };
 
   Channel.prototype.setTimer = function (name, delayMs, fn) {
+    if (this.closed) {
+      return;
+    }
     this.clearTimer(name);
     this.timers[name] = window.setTimeout(fn, delayMs);
   };
@@ -68,11 +71,24 @@
     this.openSocket();
   };
 
+  // Close for good: a closed channel emits nothing more, so the replies of its long-polls, sends
+  // and token requests still under way cannot reach a view, nor the channel that reopens the chat.
   Channel.prototype.close = function () {
+    if (this.closed) {
+      return;
+    }
     this.closed = true;
+    this.listeners = {};
     Object.keys(this.timers).forEach(this.clearTimer, this);
-    if (this.socket) {
-      this.socket.close(1000);
+    var socket = this.socket;
+    if (!socket) {
+      return;
+    }
+    if (socket.readyState === window.WebSocket.CONNECTING) {
+      // Chromium logs an error for a socket closed during its handshake, so this one closes once open.
+      socket.onopen = function () { socket.close(1000); };
+    } else {
+      socket.close(1000);
     }
   };
 
@@ -180,6 +196,9 @@
 
   Channel.prototype.reconnectLater = function () {
     var self = this;
+    if (this.closed) {
+      return;
+    }
     this.attempt = (this.attempt || 0) + 1;
     var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, this.attempt - 1));
     this.emit("status", "reconnecting");
@@ -189,6 +208,9 @@
   };
 
   Channel.prototype.receive = function (frame) {
+    if (this.closed) {
+      return;
+    }
     if (frame.conversation_id !== undefined && frame.conversation_id !== this.id) {
       return;
     }
