@@ -64,10 +64,12 @@ def create_app(overrides=None):
 
 def _register_blueprints(app):
     from .atlassian import descriptor, lifecycle, webhooks
-    from .web import api, guide, panels
+    from .web import admin_api, api, guide, panels, settings_api
 
     app.register_blueprint(descriptor.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin_api.bp)
+    app.register_blueprint(settings_api.bp)
     app.register_blueprint(guide.bp)
     app.register_blueprint(lifecycle.bp)
     app.register_blueprint(webhooks.bp)
@@ -97,6 +99,10 @@ def _register_realtime(app):
     hub.init_app(app)
     ws.init_app(app)  # the /ws route, with heartbeats and a frame size limit
     outbox.init_app(app)
+
+    from .access import subscriptions
+
+    subscriptions.init_app(app)  # expires subscriptions past their end date, at start-up and hourly
 
 
 def _register_security_headers(app):

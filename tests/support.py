@@ -131,6 +131,9 @@ class AddonServer:
 def stop_background(app):
     """Stop the app's background parts (outbox, socket hub, pub/sub) that it started."""
     extensions = app.extensions
+    scheduler = extensions.pop("subscription_scheduler", None)
+    if scheduler is not None and scheduler.running:
+        scheduler.shutdown(wait=False)
     if "outbox" in extensions:
         extensions["outbox"].stop()
     if "hub" in extensions:

@@ -37,12 +37,11 @@ PAGES = [
     ("/agent/issue-panel?issueKey=SUP-1&issueId=10001&projectKey=SUP",
      "Discussion avec l'utilisateur clé", "Chat with the key user"),
     ("/agent/dashboard?projectKey=SUP", "Tableau de bord des discussions", "Chat dashboard"),
-    ("/admin/project-settings?projectKey=SUP",
-     "Paramètres de la discussion support", "Support chat settings"),
-    ("/admin/settings", "Administration de la discussion support", "Support chat administration"),
-    ("/admin/configure", "Configuration de la discussion support", "Support chat configuration"),
 ]
 PAGE_IDS = [url.split("?")[0] for url, _, _ in PAGES]
+# The settings pages ask Jira whether the viewer is an admin, so they are tested against the local
+# Jira site (test_admin_page_*), not against the offline server of the other page tests.
+ADMIN_PAGES = ["/admin/project-settings?projectKey=SUP", "/admin/settings", "/admin/configure"]
 
 
 def with_params(url, extra):
@@ -207,6 +206,25 @@ def test_panel_loads_connect_scripts(panel_server):
     assert "/static/chat.css" in response.text
     assert '<div class="ac-content">' in response.text
     assert 'aria-live="polite"' in response.text
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_admin_page_for_admin(installed_addon, addon_server, url):
+    with addon_server.app.app_context():
+        secret = shared_secret_of(get_installation(installed_addon))
+
+    response = get(addon_server, sign(page_url(url), client_key=installed_addon, secret=secret, account_id="admin-lea"))
+    assert response.status_code == 200, response.text
+    assert '<html lang="fr">' in response.text
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_admin_page_refuses_customer(installed_addon, addon_server, url):
+    with addon_server.app.app_context():
+        secret = shared_secret_of(get_installation(installed_addon))
+
+    response = get(addon_server, sign(page_url(url), client_key=installed_addon, secret=secret, account_id="cust-alice"))
+    assert response.status_code == 403
 
 
 def test_full_pages_size_to_parent(panel_server):

@@ -13,6 +13,7 @@ import json
 from flask import Blueprint, g, render_template, request
 from flask_babel import force_locale, get_locale
 
+from ..access.admin_auth import require_admin
 from ..atlassian.auth import require_jwt
 from ..i18n import SUPPORTED_LOCALES
 
@@ -95,11 +96,11 @@ def dashboard():
     )
 
 
-# TODO: check server-side that the viewer administers the project (or the site, for the two pages
-# below) before these pages show settings. The descriptor's conditions only hide the links in Jira.
-# The pages show no settings yet.
+# The descriptor's conditions only hide the links in Jira: the settings pages check on the server
+# that the viewer administers the service project or the site.
 @bp.get("/admin/project-settings")
 @require_jwt("computed")
+@require_admin
 def project_settings():
     return render_panel(
         "panels/project_settings.html", surface="project-settings", size_to_parent=True,
@@ -109,11 +110,13 @@ def project_settings():
 
 @bp.get("/admin/settings")
 @require_jwt("computed")
+@require_admin
 def admin_settings():
     return render_panel("panels/admin_settings.html", surface="admin-settings", size_to_parent=True)
 
 
 @bp.get("/admin/configure")
 @require_jwt("computed")
+@require_admin
 def configure():
     return render_panel("panels/configure.html", surface="configure", size_to_parent=True)

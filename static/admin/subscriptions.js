@@ -1,0 +1,317 @@
+/* The subscription screens of the settings pages (templates/panels/admin_settings.html).
+ *
+ * Lists the service desk's organisations with their subscription state, edits one subscription
+ * (form, activate, suspend, renew), manages its key users (search among the organisation's
+ * customers, add, remove), imports a CSV file and shows the audit log. Every call goes to
+ * /api/admin with a context token (static/chat/client.js); the server checks that the viewer is
+ * a support lead. Everything a user typed reaches the page through textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  var SupportChat = window.SupportChat;
+  var root = document.querySelector("[data-admin]");
+  if (!root || !SupportChat || !SupportChat.client) {
+    return;
+  }
+  var t = SupportChat.i18n.t;
+  var api = SupportChat.client.api;
+  var live = document.getElementById("chat-live");
+  var AUDIT_PAGE_SIZE = 20;
+
+  var state = {organizationId: null, productAreas: [], auditPage: 1, auditTotal: 0};
+
+  function $(selector) {
+    return root.querySelector(selector);
+  }
+
+  function say(text) {
+    live.textContent = "";
+    // A new text node after clearing makes screen readers announce a repeated sentence again.
+    window.setTimeout(function () { live.textContent = text; }, 50);
+  }
+
+  function fail(error) {
+    say(error && error.message ? error.message : t("network_error"));
+  }
+
+  function element(tag, text, attributes) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) {
+      node.textContent = text;
+    }
+    Object.keys(attributes || {}).forEach(function (name) { node.setAttribute(name, attributes[name]); });
+    return node;
+  }
+
+  function button(label, onClick, ariaLabel) {
+    var node = element("button", label, {type: "button", "class": "chat-button"});
+    if (ariaLabel) {
+      node.setAttribute("aria-label", ariaLabel);
+    }
+    node.addEventListener("click", onClick);
+    return node;
+  }
+
+  function orgPath(suffix) {
+    return "/admin/organizations/" + encodeURIComponent(state.organizationId) + suffix;
+  }
+
+  // ----- organisations -----
+
+  function loadOrganizations() {
+    var list = $("[data-admin-orgs]");
+    return api("GET", "/admin/organizations").then(function (data) {
+      list.textContent = "";
+      data.organizations.forEach(function (organization) {
+        var item = element("li");
+        item.appendChild(element("span", organization.name));
+        item.appendChild(element("span", t("admin_state_" + organization.state), {"class": "admin-state"}));
+        item.appendChild(button(t("admin_manage", {name: ""}).trim(), function () {
+          openSubscription(organization);
+        }, t("admin_manage", {name: organization.name})));
+        list.appendChild(item);
+      });
+      list.setAttribute("aria-busy", "false");
+    }, fail);
+  }
+
+  // ----- one subscription -----
+
+  function fillForm(subscription) {
+    var form = $("[data-admin-form]");
+    ["contract_reference", "starts_on", "ends_on", "sla_tier", "presented_on", "seat_limit"].forEach(function (name) {
+      var value = subscription ? subscription[name] : null;
+      form.elements[name].value = value === null || value === undefined ? "" : value;
+    });
+    if (!subscription) {
+      form.elements.sla_tier.value = "standard";
+    }
+    var covered = subscription ? subscription.product_areas : [];
+    root.querySelectorAll("[data-admin-areas] input").forEach(function (box) {
+      box.checked = covered.indexOf(box.value) !== -1;
+    });
+    form.elements.main_contact_account_id.value = subscription && subscription.main_contact_account_id || "";
+  }
+
+  function showSubscription(subscription) {
+    var line = subscription
+      ? t("admin_state_line", {state: t("admin_state_" + subscription.status),
+                               issue: subscription.activation_issue_key || t("admin_none")})
+      : t("admin_state_none");
+    $("[data-admin-sub-state]").textContent = line;
+    fillForm(subscription);
+    showKeyUsers(subscription ? subscription.key_users : []);
+    var exists = Boolean(subscription);
+    $("[data-admin-activate]").disabled = !exists || subscription.status === "active";
+    $("[data-admin-suspend]").disabled = !exists || subscription.status === "suspended";
+    $("[data-admin-renew] button").disabled = !exists;
+    $("[data-admin-search] button").disabled = !exists;
+  }
+
+  function loadContacts() {
+    var select = $("[data-admin-form]").elements.main_contact_account_id;
+    return api("GET", orgPath("/customers")).then(function (data) {
+      select.textContent = "";
+      select.appendChild(element("option", t("admin_no_contact"), {value: ""}));
+      data.customers.forEach(function (customer) {
+        select.appendChild(element("option", customer.display_name + (customer.email ? " <" + customer.email + ">" : ""),
+          {value: customer.account_id}));
+      });
+    });
+  }
+
+  function openSubscription(organization) {
+    state.organizationId = organization.id;
+    $("[data-admin-subscription]").hidden = false;
+    $("[data-admin-results]").textContent = "";
+    var title = $("[data-admin-sub-title]");
+    title.textContent = t("loading");
+    loadContacts().then(function () {
+      if (organization.state === "none") {
+        return null;
+      }
+      return api("GET", orgPath("/subscription")).then(function (data) { return data.subscription; });
+    }).then(function (subscription) {
+      // The heading changes only once the form is filled, so nobody types into a form about to be reset.
+      showSubscription(subscription);
+      title.textContent = t("admin_subscription_of", {name: organization.name});
+      title.focus();
+    }, fail);
+  }
+
+  function afterChange(message) {
+    return function (data) {
+      showSubscription(data.subscription);
+      say(message);
+      loadOrganizations();
+      loadAudit(1);
+    };
+  }
+
+  function formFields(form) {
+    var areas = [];
+    root.querySelectorAll("[data-admin-areas] input:checked").forEach(function (box) { areas.push(box.value); });
+    return {
+      contract_reference: form.elements.contract_reference.value.trim(),
+      starts_on: form.elements.starts_on.value || null,
+      ends_on: form.elements.ends_on.value || null,
+      sla_tier: form.elements.sla_tier.value.trim(),
+      product_areas: areas,
+      main_contact_account_id: form.elements.main_contact_account_id.value || null,
+      presented_on: form.elements.presented_on.value || null,
+      seat_limit: form.elements.seat_limit.value || null
+    };
+  }
+
+  // ----- key users -----
+
+  function showKeyUsers(keyUsers) {
+    var list = $("[data-admin-keyusers]");
+    list.textContent = "";
+    if (!keyUsers.length) {
+      list.appendChild(element("li", t("admin_no_key_users")));
+    }
+    keyUsers.forEach(function (keyUser) {
+      var name = keyUser.display_name || keyUser.account_id;
+      var item = element("li");
+      item.appendChild(element("span", name + (keyUser.email ? " <" + keyUser.email + ">" : "")));
+      item.appendChild(button(t("admin_remove", {name: ""}).trim(), function () {
+        api("DELETE", orgPath("/key-users/" + encodeURIComponent(keyUser.account_id)))
+          .then(afterChange(t("admin_key_user_removed", {name: name})), fail);
+      }, t("admin_remove", {name: name})));
+      list.appendChild(item);
+    });
+  }
+
+  function showResults(customers) {
+    var list = $("[data-admin-results]");
+    list.textContent = "";
+    customers.forEach(function (customer) {
+      var item = element("li");
+      item.appendChild(element("span", customer.display_name + (customer.email ? " <" + customer.email + ">" : "")));
+      item.appendChild(button(t("admin_add", {name: ""}).trim(), function () {
+        api("POST", orgPath("/key-users"), {account_id: customer.account_id}).then(function (data) {
+          list.textContent = "";
+          afterChange(t("admin_key_user_added", {name: customer.display_name}))(data);
+        }, fail);
+      }, t("admin_add", {name: customer.display_name})));
+      list.appendChild(item);
+    });
+    say(customers.length ? t("admin_results", {count: customers.length}) : t("admin_no_results"));
+  }
+
+  // ----- CSV import -----
+
+  function importFile(file) {
+    var report = $("[data-admin-report]");
+    report.textContent = t("loading");
+    var lang = SupportChat.i18n.lang();
+    SupportChat.client.getToken().then(function (jwt) {
+      return window.fetch(SupportChat.client.baseUrl + "/api/admin/import?lang=" + lang, {
+        method: "POST", body: file,
+        headers: {Authorization: "JWT " + jwt, "Content-Type": "text/csv", Accept: "application/json"}
+      });
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        report.textContent = "";
+        if (data.report && data.report.imported) {
+          report.appendChild(element("p", t("admin_import_ok", {created: data.report.created.length,
+            updated: data.report.updated.length, added: data.report.key_users_added})));
+          loadOrganizations();
+          loadAudit(1);
+        } else if (data.report) {
+          report.appendChild(element("p", t("admin_import_failed", {count: data.report.errors.length})));
+          var list = element("ul");
+          data.report.errors.forEach(function (error) {
+            list.appendChild(element("li", t("admin_import_line", {line: error.line, message: error.message})));
+          });
+          report.appendChild(list);
+        } else {
+          report.appendChild(element("p", (data.error && data.error.message) || t("network_error")));
+        }
+      });
+    }).catch(function () {
+      report.textContent = t("network_error");
+    });
+  }
+
+  // ----- audit log -----
+
+  // The entry in the viewer's language when the page has a text for its action, else the stored English summary.
+  function describe(entry) {
+    var key = "admin_action_" + entry.action;
+    var details = entry.details || {};
+    var text = t(key, {organization: details.organization_name || "", account: details.account_id || "",
+                       issue: details.issue_key || "", created: details.created, updated: details.updated});
+    return text === key ? entry.summary : text;
+  }
+
+  function loadAudit(page) {
+    var list = $("[data-admin-audit]");
+    return api("GET", "/admin/audit", undefined, {page: page, per_page: AUDIT_PAGE_SIZE}).then(function (data) {
+      state.auditPage = data.page;
+      state.auditTotal = data.total;
+      list.textContent = "";
+      if (!data.entries.length) {
+        list.appendChild(element("li", t("admin_audit_empty")));
+      }
+      data.entries.forEach(function (entry) {
+        var when = new Date(entry.created_at).toLocaleString(SupportChat.i18n.lang());
+        list.appendChild(element("li", t("admin_audit_entry",
+          {when: when, who: entry.actor_account_id || t("admin_system"), what: describe(entry)})));
+      });
+      $("[data-admin-audit-newer]").disabled = state.auditPage <= 1;
+      $("[data-admin-audit-older]").disabled = state.auditPage * AUDIT_PAGE_SIZE >= state.auditTotal;
+    }, fail);
+  }
+
+  // ----- wiring -----
+
+  $("[data-admin-form]").addEventListener("submit", function (event) {
+    event.preventDefault();
+    api("PUT", orgPath("/subscription"), formFields(event.target)).then(afterChange(t("admin_saved")), fail);
+  });
+  $("[data-admin-activate]").addEventListener("click", function () {
+    api("POST", orgPath("/subscription/activate")).then(afterChange(t("admin_activated")), fail);
+  });
+  $("[data-admin-suspend]").addEventListener("click", function () {
+    api("POST", orgPath("/subscription/suspend")).then(afterChange(t("admin_suspended")), fail);
+  });
+  $("[data-admin-renew]").addEventListener("submit", function (event) {
+    event.preventDefault();
+    api("POST", orgPath("/subscription/renew"), {ends_on: event.target.elements.ends_on.value || null})
+      .then(afterChange(t("admin_renewed")), fail);
+  });
+  $("[data-admin-search]").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var query = event.target.elements.query.value.trim();
+    api("GET", orgPath("/customers"), undefined, {query: query}).then(function (data) {
+      showResults(data.customers);
+    }, fail);
+  });
+  $("[data-admin-import]").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var file = event.target.elements.file.files[0];
+    if (!file) {
+      say(t("admin_choose_file"));
+      return;
+    }
+    importFile(file);
+  });
+  $("[data-admin-audit-newer]").addEventListener("click", function () { loadAudit(state.auditPage - 1); });
+  $("[data-admin-audit-older]").addEventListener("click", function () { loadAudit(state.auditPage + 1); });
+
+  api("GET", "/start-form").then(function (form) {
+    var fieldset = $("[data-admin-areas]");
+    (form.product_areas || []).forEach(function (area, index) {
+      var id = "admin-area-" + index;
+      var label = element("label", null, {"for": id});
+      label.appendChild(element("input", null, {type: "checkbox", id: id, value: area}));
+      label.appendChild(document.createTextNode(area));
+      fieldset.appendChild(label);
+    });
+  }, fail);
+  loadOrganizations();
+  loadAudit(1);
+})();
