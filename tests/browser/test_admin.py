@@ -5,9 +5,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from addon import create_app
-from tests.conftest import addon_overrides
-from tests.support import AddonServer, free_port, stop_background
+from tests.browser.conftest import serve_installed
 
 pytestmark = pytest.mark.browser
 
@@ -18,19 +16,8 @@ WAIT_MS = 20_000
 
 @pytest.fixture
 def admin_addon(jira_site, tmp_path):
-    """The add-on with its admin API, on SQLite, installed into the local Jira site."""
-    port = free_port()
-    app = create_app(addon_overrides(f"sqlite:///{tmp_path / 'addon.sqlite3'}", jira_site, port, tmp_path,
-                                     SUBSCRIPTION_EXPIRY_JOB=False))
-    server = AddonServer(app, port)
-    try:
-        result = jira_site.control("POST", "/_devsite/apps/install",
-                                   json={"descriptor_url": f"{server.url}/atlassian-connect.json"})
-        assert result["status"] in (200, 204), result
-        yield server
-    finally:
-        server.stop()
-        stop_background(app)
+    """The add-on with its admin API, installed into the local Jira site, without the expiry job."""
+    yield from serve_installed(jira_site, tmp_path, SUBSCRIPTION_EXPIRY_JOB=False)
 
 
 def serious_violations(frame):
