@@ -356,9 +356,8 @@ def test_outbox_exhausted_retries_written_later(chat, jira_site):
                           "visibility": Visibility.INTERNAL}
 
 
+@pytest.mark.postgresql_only
 def test_outbox_two_workers_once(chat, jira_site, database_url):
-    if database_url.startswith("sqlite"):
-        pytest.skip("several outbox workers share a database only on PostgreSQL")
     conversation = chat.conversation("SUP-1", "cust-alice")
     before = chat.comments("SUP-1")
     ids = [chat.post(chat.agent(), conversation, "Message A"),

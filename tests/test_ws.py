@@ -357,9 +357,7 @@ def test_ws_invalid_frame(chat_site):
 
 @pytest.fixture
 def redis_pair(redis_url, database_url, jira_site, tmp_path):
-    """The in-process add-on and a second add-on process, both on Redis and the same database."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the second process shares the SQLite file of the first")
+    """The in-process add-on and a second add-on process, both on Redis and the same SQLite file."""
     port = free_port()
     server = AddonServer(build_app(database_url, jira_site, port, tmp_path, REDIS_URL=redis_url), port)
     second_port = free_port()
@@ -417,6 +415,7 @@ def _answers(url):
         return False
 
 
+@pytest.mark.sqlite_only
 def test_ws_across_processes(redis_pair):
     first, second = redis_pair
     conversation = first.start_chat(CUSTOMER)
