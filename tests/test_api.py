@@ -122,7 +122,7 @@ def test_api_history_hides_internal(chat_site):
 def test_api_customer_internal_rejected(chat_site):
     conversation = chat_site.start_chat(CUSTOMER)
     response = post(chat_site, conversation["id"], CUSTOMER, "Note ?", visibility="internal")
-    assert response.status_code == 400
+    assert response.status_code == 403
 
 
 def test_api_by_issue_agent(chat_site):

@@ -6,7 +6,9 @@ from addon.chat.access import access_conversation, access_conversation_by_issue,
 from addon.chat.actions import Viewer, history, post_message
 from addon.chat.models import AuthorRole, SyncState, Visibility
 from addon.chat.start import start_chat
-from addon.errors import InvalidInput, NotFound
+from addon.errors import InvalidInput, NotFound, PermissionDenied
+
+from .subscriptions import grant_defaults
 
 
 
@@ -19,6 +21,7 @@ def viewer(installation, account_id, role=AuthorRole.CUSTOMER, project_key=None)
 def site_app(addon_server, installed_addon):
     from addon.atlassian.installations import get_installation
 
+    grant_defaults(addon_server.app, installed_addon)
     with addon_server.app.app_context():
         yield addon_server.app, get_installation(installed_addon)
 
@@ -128,7 +131,7 @@ def test_resend_same_client_id_is_idempotent(site_app):
 def test_customer_cannot_write_internal_note(site_app):
     _, installation = site_app
     conversation = start(installation)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(PermissionDenied):
         post_message(viewer(installation, "cust-alice"), conversation.id, "x", visibility=Visibility.INTERNAL)
 
 
@@ -159,7 +162,6 @@ def test_concurrent_posts_get_distinct_seqs(site_app):
 
 
 def test_other_participant_reads_not_writes(site_app):
-    from addon.errors import PermissionDenied
 
     _, installation = site_app
     conversation = start(installation)

@@ -34,6 +34,7 @@ from addon.chat.start import start_chat
 from addon.models import WebhookEvent
 
 from .conftest import addon_overrides
+from .subscriptions import grant_defaults
 from .signing import hs256_token
 from .support import AddonServer, free_port, wait_until
 
@@ -56,6 +57,7 @@ def addon(database_url, jira_site, tmp_path):
                                json={"descriptor_url": f"{server.url}/atlassian-connect.json"})
     assert result["status"] in (200, 204), result
     server.client_key = result["client_key"]
+    grant_defaults(app, result["client_key"])
     yield server
     app.extensions["outbox"].stop()
     server.stop()

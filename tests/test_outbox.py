@@ -15,6 +15,7 @@ from addon.settings import set_setting
 from addon.sync import outbox as outbox_module
 
 from .conftest import addon_overrides
+from .subscriptions import grant_defaults
 from .support import AddonServer, free_port, wait_until
 
 APP_ACCOUNT_ID = "addon-com.example.support-chat"
@@ -60,6 +61,7 @@ class Chat:
                 installation_id=self.installation.id, issue_id=str(issue["id"]), issue_key=issue_key,
                 project_key="SUP", service_desk_id="1", request_type_id="10",
                 opened_by_account_id=opened_by, summary="Facture bloquée", impact="question",
+                organization_id=(issue.get("organizations") or [None])[0],
             )
             session.add(conversation)
             session.commit()
@@ -111,6 +113,7 @@ def chat(database_url, jira_site, tmp_path):
         result = jira_site.control("POST", "/_devsite/apps/install",
                                    json={"descriptor_url": f"{server.url}/atlassian-connect.json"})
         assert result["status"] in (200, 204), result
+        grant_defaults(app, result["client_key"])
         chat = Chat(server, jira_site, result["client_key"])
         yield chat
         chat.outbox.stop()

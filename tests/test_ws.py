@@ -14,6 +14,7 @@ import requests
 from addon.atlassian.qsh import qsh_of
 from addon.chat.actions import Viewer, post_message
 
+from .subscriptions import grant_defaults
 from .support import ROOT_DIR, AddonServer, free_port, wait_until
 from .wsclient import (  # noqa: F401  (fixtures)
     ChatSite,
@@ -123,7 +124,7 @@ def test_ws_internal_note_by_customer_rejected(chat):
     send(customer, conversation_id, "Je voudrais écrire une note interne", visibility="internal")
     error = next_ack(customer)
     assert error["type"] == "error"
-    assert error["code"] == "invalid_input"
+    assert error["code"] == "forbidden"
 
 
 def test_ws_reconnect_after_kill(chat_site, chat):
@@ -377,6 +378,7 @@ def redis_pair(redis_url, database_url, jira_site, tmp_path):
     site = None
     try:
         site = ChatSite(server, *install(jira_site, server))
+        grant_defaults(server.app, site.client_key)
         wait_until(lambda: process.poll() is not None or _answers(f"http://127.0.0.1:{second_port}/atlassian-connect.json"),
                    timeout=30, message="the second add-on process to start")
         assert process.poll() is None, log_path.read_text()

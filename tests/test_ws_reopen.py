@@ -16,6 +16,7 @@ import pytest
 
 from addon.chat.actions import Viewer, post_message
 
+from .subscriptions import grant_defaults
 from .support import AddonServer, free_port, wait_until
 from .wsclient import (  # noqa: F401  (fixtures)
     ChatSite,
@@ -120,6 +121,7 @@ def redis_chat_site(redis_url, database_url, jira_site, tmp_path):
     site = None
     try:
         site = ChatSite(server, *install(jira_site, server))
+        grant_defaults(server.app, site.client_key)
         yield site
     finally:
         if site is not None:

@@ -20,6 +20,7 @@ from addon.atlassian.installations import get_active_installation, shared_secret
 from addon.atlassian.qsh import CONTEXT_QSH
 
 from .conftest import addon_overrides
+from .subscriptions import grant_defaults
 from .support import AddonServer, free_port, redis_reachable, require_service
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -204,6 +205,8 @@ def chat_site(database_url, jira_site, tmp_path):
     site = None
     try:
         site = ChatSite(server, *install(jira_site, server))
+        # Only key users of an active subscription may chat: the customers who open chats here.
+        grant_defaults(server.app, site.client_key)
         yield site
     finally:
         if site is not None:

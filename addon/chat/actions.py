@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select, update
 
+from ..access.keyusers import is_key_user_of
 from ..errors import InvalidInput, PermissionDenied
 from ..models import utcnow
 from ..sync.comment_text import normalize_text, validate_message
@@ -80,11 +81,15 @@ def insert_message(session, conversation, **fields):
 def can_write(viewer, conversation):
     """Tell whether `viewer` may write in `conversation`, beyond seeing it.
 
-    Agents of the project write; among customers, only the key user who opened the chat does.
-    Other participants and members of the organisation may read it.
-    TODO: let every key user of the subscribing organisation write once key users are recorded.
+    Agents of the project write, and so do the key users of the active subscription of the
+    conversation's organisation. Other participants and members of the organisation may read it.
+    Key users are read from the database on every call, so a removal takes effect at once.
     """
-    return viewer.is_agent or conversation.opened_by_account_id == viewer.account_id
+    if viewer.is_agent:
+        return True
+    if not conversation.organization_id or conversation.installation_id != viewer.installation_id:
+        return False
+    return is_key_user_of(viewer.installation_id, viewer.account_id, conversation.organization_id)
 
 
 def find_by_client_id(session, conversation_id, client_message_id):
@@ -110,7 +115,8 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
     if visibility not in (Visibility.PUBLIC, Visibility.INTERNAL):
         raise InvalidInput(f"Unknown visibility {visibility!r}; use 'public' or 'internal'.")
     if visibility == Visibility.INTERNAL and not viewer.is_agent:
-        raise InvalidInput("Only support agents can write internal notes.")
+        raise PermissionDenied("Seuls les agents du support peuvent écrire des notes internes. "
+                               "/ Only support agents can write internal notes.")
     if client_message_id is not None and (not isinstance(client_message_id, str) or len(client_message_id) > 64):
         raise InvalidInput("client_message_id must be a string of at most 64 characters.")
     if client_message_id and client_message_id.startswith(RESERVED_CLIENT_ID_PREFIX):
@@ -121,8 +127,9 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
         conversation = lock_conversation(session, conversation_id)
         if not can_write(viewer, conversation):
             raise PermissionDenied(
-                "Vous pouvez lire cette discussion, mais seul l'utilisateur clé qui l'a ouverte peut y écrire. "
-                "/ You can read this chat, but only the key user who opened it can write in it."
+                "Vous pouvez lire cette discussion, mais seuls les utilisateurs clés d'un contrat actif "
+                "de son organisation peuvent y écrire. / You can read this chat, but only key users of "
+                "an active subscription of its organisation can write in it."
             )
         existing = find_by_client_id(session, conversation.id, client_message_id)
         if existing is not None:

@@ -4,13 +4,15 @@ import logging
 
 from sqlalchemy import select
 
+from ..access.keyusers import key_user_memberships
 from ..atlassian.installations import get_active_installation
 from ..atlassian.jira_client import jira_client_for
 from ..atlassian.jira_errors import JiraError
-from ..errors import AddonError, InvalidInput, NotFound
+from ..errors import AddonError, InvalidInput, NotFound, PermissionDenied
 from ..settings import CHAT_REQUEST_TYPE_NAME, get_settings
 from ..sync.comment_text import normalize_text, validate_message
 from . import fanout
+from .access import Rejection, rejection_error, rejection_of
 from .actions import database
 from .models import (
     AuthorRole,
@@ -35,6 +37,43 @@ SUMMARY_MAX_CHARS = 255
 class JiraUnreachable(AddonError):
     code = "jira_unavailable"
     status = 503
+
+
+def areas_of(subscription, settings):
+    """Return the product areas a subscription covers, in the order of the settings' list.
+
+    A subscription without areas covers every area of the settings.
+    """
+    areas = list(settings.get("product_areas") or [])
+    covered = list(subscription.product_areas or [])
+    if not covered:
+        return areas
+    if not areas:
+        return covered
+    return [area for area in areas if area in covered]
+
+
+def subscription_for(viewer, organization_id=None):
+    """Return the active subscription of which `viewer` is a key user, that the new chat is for.
+
+    A key user of several subscribing organisations names one with `organization_id`.
+    """
+    memberships = key_user_memberships(viewer.installation_id, viewer.account_id)
+    if not memberships:
+        raise rejection_error(rejection_of(viewer.installation_id, viewer.account_id) or Rejection.NOT_KEY_USER)
+    if organization_id not in (None, ""):
+        for subscription in memberships:
+            if subscription.organization_id == str(organization_id):
+                return subscription
+        raise PermissionDenied(
+            f"Vous n'êtes pas utilisateur clé d'un contrat actif de l'organisation {str(organization_id)[:40]!r} ; "
+            "choisissez une organisation proposée. / You are not a key user of an active subscription "
+            f"of organisation {str(organization_id)[:40]!r}; choose one of the organisations offered.")
+    if len(memberships) > 1:
+        raise InvalidInput("Vous êtes utilisateur clé de plusieurs organisations : choisissez celle pour "
+                           "laquelle vous ouvrez la discussion (organization_id). / You are a key user of "
+                           "several organisations: choose the one this chat is for (organization_id).")
+    return memberships[0]
 
 
 def _validate(summary, product_area, impact, message, settings):
@@ -118,7 +157,14 @@ def start_chat(viewer, *, summary, product_area, impact, message, client_message
     if installation is None:
         raise NotFound("Le module n'est plus installé sur ce site. / The app is no longer installed on this site.")
     settings = get_settings(installation.id)
+    subscription = subscription_for(viewer, organization_id)
     summary, message = _validate(summary, product_area, impact, message, settings)
+    if product_area not in areas_of(subscription, settings) and (settings.get("product_areas") or
+                                                                 subscription.product_areas):
+        raise InvalidInput(f"Le contrat de {subscription.organization_name} ne couvre pas le domaine "
+                           f"{product_area!r} : choisissez dans la liste proposée. / The subscription of "
+                           f"{subscription.organization_name} does not cover product area {product_area!r}: "
+                           "pick one from the list.")
     started = _find_started(viewer, client_message_id)
     if started is not None:
         return started
@@ -126,7 +172,7 @@ def start_chat(viewer, *, summary, product_area, impact, message, client_message
     try:
         with jira_client_for(installation) as jira:
             desk_id, type_id = _desk_and_type(jira, settings)
-            organization = _organization_of(jira, viewer, organization_id)
+            organization = _organization_of(jira, viewer, subscription.organization_id)
             fields = {"summary": summary, "description": message}
             if organization:
                 # NOTE: the local site takes the organisation in the `organization` field; on Jira

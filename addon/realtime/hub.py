@@ -13,6 +13,12 @@ like a gap to a customer's socket. A real gap (a lost push, or two writers that 
 reverse order of their commits) holds the live messages back and reads the missing ones from the
 database. The same catch-up runs when a socket subscribes and after a Redis outage (the pub/sub
 `on_gap` callback).
+
+Access changes (a key user removed, a subscription suspended or ended) arrive on their own
+channel. The hub then holds the live payloads of the customers concerned at once, on the delivery
+thread, and each socket's writer re-checks its follows: a follow the customer may no longer write
+in ends, its held payloads are dropped and an error frame says why. Long-poll waiters wake up
+and their request re-checks.
 """
 
 import json
@@ -28,8 +34,10 @@ from functools import partial
 from sqlalchemy import select
 
 from ..chat import fanout
+from ..chat.access import ACCESS_CHANNEL, access_conversation, require_writer
 from ..chat.actions import database, history
 from ..chat.models import Conversation, ReadMark
+from ..errors import NotFound, PermissionDenied
 from .pubsub import create_pubsub
 
 log = logging.getLogger(__name__)
@@ -148,6 +156,14 @@ class Connection:
         except OSError:
             pass
 
+    def recheck(self):
+        """Hold every follow's live payloads until the writer thread has re-checked access."""
+        with self._lock:
+            held = list(self.follows.items())
+            for _conversation_id, follow in held:
+                follow.hold_count += 1
+        self._queue.put(("recheck", held))
+
     def flush(self, timeout):
         """Wait up to `timeout` s for the frames queued so far to be sent."""
         done = threading.Event()
@@ -217,6 +233,8 @@ class Connection:
             try:
                 if kind == "send":
                     self._send_now(value)
+                elif kind == "recheck":
+                    self._recheck(value)
                 else:
                     self._catch_up(value)
             except Exception as error:
@@ -240,6 +258,20 @@ class Connection:
                 self.ws.send(text)
             finally:
                 self._sending_since = None
+
+    def _recheck(self, held):
+        for conversation_id, follow in held:
+            rejection = self.hub.rejection_frame(self.viewer, conversation_id)
+            with self._lock:
+                current = self.follows.get(conversation_id) is follow
+                if current and rejection is None:
+                    self._release(conversation_id, follow)
+            if current and rejection is not None:
+                # Ending the follow drops the payloads held since the notice: none reaches the socket.
+                self.hub.unfollow(self, conversation_id)
+                log.info("Live delivery of conversation %s to %s stopped: %s", conversation_id,
+                         self.viewer.account_id, rejection["code"])
+                self._send_now(rejection)
 
     def _catch_up(self, conversation_id):
         with self._lock:
@@ -289,6 +321,7 @@ class Hub:
         self._subscriptions = {}  # channel -> pubsub Subscription
         self._targets = {}  # channel -> (installation_id, conversation_id)
         self._presence = {}  # channel -> {hub_id: customer sockets of that hub}
+        self._access_subscription = None
         self._closed = False
 
     # Sockets.
@@ -465,6 +498,44 @@ class Hub:
         with self.app.app_context():
             fanout.publish(installation_id, conversation_id, payload)
 
+    # Access changes.
+
+    def watch_access(self):
+        """Hear the access changes that `addon.chat.access.notify_access_changed` publishes."""
+        self._access_subscription = self.pubsub.subscribe(ACCESS_CHANNEL, self._on_access_changed)
+
+    def _on_access_changed(self, notice):
+        installation_id = notice.get("installation_id")
+        account_ids = notice.get("account_ids")
+
+        def concerned(viewer):
+            return (not viewer.is_agent and viewer.installation_id == installation_id
+                    and (not account_ids or viewer.account_id in account_ids))
+
+        with self._lock:
+            connections = [c for c in self._connections if concerned(c.viewer)]
+            waiters = [member for members in self._members.values() for member in members
+                       if isinstance(member, Waiter) and concerned(member.viewer)]
+        log.info("Access changed on installation %s: re-checking %d sockets and %d long-polls",
+                 installation_id, len(connections), len(waiters))
+        for connection in connections:
+            connection.recheck()
+        for waiter in waiters:
+            waiter.event.set()
+
+    def rejection_frame(self, viewer, conversation_id):
+        """Return the error frame that ends `viewer`'s live delivery of a conversation, or None."""
+        with self.app.app_context():
+            try:
+                require_writer(viewer, access_conversation(viewer, conversation_id))
+                return None
+            except (NotFound, PermissionDenied) as error:
+                return {"type": "error", "code": error.code, "message": error.message,
+                        "status": 4404 if isinstance(error, NotFound) else error.status,
+                        "conversation_id": conversation_id}
+            finally:
+                database().remove_session()
+
     # Signals that are not messages.
 
     def typing(self, viewer, conversation):
@@ -518,6 +589,8 @@ class Hub:
                 return
             self._closed = True
             connections = list(self._connections)
+        if self._access_subscription is not None:
+            self._access_subscription.close()
         for connection in connections:
             connection.abort(code=1001, reason="Server shutting down")
             self.disconnect(connection)
@@ -540,5 +613,6 @@ def init_app(app):
         pubsub = create_pubsub(app.config.get("REDIS_URL"))
         app.extensions["pubsub"] = pubsub
     hub = Hub(app, pubsub)
+    hub.watch_access()
     app.extensions["hub"] = hub
     return hub

@@ -13,10 +13,21 @@ from sqlalchemy import func, select
 
 from ..atlassian.auth import require_jwt
 from ..chat import fanout
-from ..chat.access import access_conversation, access_conversation_by_issue, conversations_of, viewer_for
+from ..access.keyusers import key_user_memberships
+from ..chat.access import (
+    Rejection,
+    access_conversation,
+    access_conversation_by_issue,
+    conversations_of,
+    rejection_of,
+    require_agent,
+    require_writer,
+    viewer_for,
+    writer_status,
+)
 from ..chat.actions import can_write, database, history, post_message
 from ..chat.models import Conversation, Impact, Message, ReadMark, Visibility
-from ..chat.start import start_chat
+from ..chat.start import areas_of, start_chat, subscription_for
 from ..errors import AddonError, InvalidInput
 from ..settings import get_settings
 
@@ -75,6 +86,8 @@ def conversation_json(conversation, unread=None, viewer=None):
         data["unread"] = unread
     if viewer is not None:
         data["can_write"] = can_write(viewer, conversation)
+        if viewer.is_agent:
+            data["customer_access"] = writer_status(conversation)
     return data
 
 
@@ -124,17 +137,56 @@ def me():
     return jsonify({"account_id": viewer.account_id, "role": viewer.role, "project_key": viewer.project_key})
 
 
+def portal_url(installation, settings, service_desk_id):
+    """Return the portal page where a customer raises a request by form."""
+    desk_id = service_desk_id or settings.get("service_desk_id")
+    base = installation.base_url.rstrip("/")
+    if desk_id and str(desk_id).isdigit():
+        return f"{base}/servicedesk/customer/portal/{desk_id}"
+    return f"{base}/servicedesk/customer/portals"
+
+
+@bp.get("/eligibility")
+@require_jwt("context")
+def eligibility():
+    """Tell the portal page whether the viewer may chat, and otherwise why not and where to turn."""
+    viewer = viewer_for(g.connect, project_arg())
+    installation = g.connect.installation
+    settings = get_settings(installation.id)
+    memberships = [] if viewer.is_agent else key_user_memberships(installation.id, viewer.account_id)
+    reason = None if viewer.is_agent or memberships else (
+        rejection_of(installation.id, viewer.account_id) or Rejection.NOT_KEY_USER)
+    return jsonify({
+        "may_chat": reason is None,
+        "reason": reason,
+        "message": localize(Rejection.MESSAGES[reason], request.args.get("lang")) if reason else None,
+        "organizations": [{"id": s.organization_id, "name": s.organization_name} for s in memberships],
+        "channels": {
+            "portal_url": portal_url(installation, settings, request.args.get("service_desk_id")),
+            "support_email": settings.get("support_email"),
+        },
+    })
+
+
 @bp.get("/start-form")
 @require_jwt("context")
 def start_form():
+    viewer = viewer_for(g.connect)
     settings = get_settings(g.connect.installation.id)
+    memberships = key_user_memberships(viewer.installation_id, viewer.account_id)
+    organization_id = request.args.get("organization_id") or None
+    chosen = subscription_for(viewer, organization_id) if organization_id or len(memberships) <= 1 else None
     labels = {
         Impact.BLOCKING: gettext("Bloquant"),
         Impact.DEGRADED: gettext("Fonctionnement dégradé"),
         Impact.QUESTION: gettext("Question"),
     }
     return jsonify({
-        "product_areas": settings.get("product_areas") or [],
+        "organizations": [{"id": s.organization_id, "name": s.organization_name,
+                           "product_areas": areas_of(s, settings)} for s in memberships],
+        "organization_id": chosen.organization_id if chosen else None,
+        # Without a chosen organisation (a key user of several), the form asks for one first.
+        "product_areas": areas_of(chosen, settings) if chosen else [],
         "impacts": [{"value": impact, "label": labels[impact]} for impact in Impact.ALL],
     })
 
@@ -147,7 +199,7 @@ def create_chat():
     conversation = start_chat(
         viewer, summary=body.get("summary"), product_area=body.get("product_area"),
         impact=body.get("impact"), message=body.get("message"),
-        client_message_id=body.get("client_message_id"),
+        client_message_id=body.get("client_message_id"), organization_id=body.get("organization_id"),
     )
     return jsonify({"conversation": conversation_json(conversation, viewer=viewer)}), 201
 
@@ -156,6 +208,8 @@ def create_chat():
 @require_jwt("context")
 def list_chats():
     viewer = viewer_for(g.connect, project_arg())
+    if project_arg():
+        require_agent(viewer)
     chats = [conversation_json(c, unread_count(viewer, c), viewer) for c in conversations_of(viewer)]
     return jsonify({"chats": chats})
 
@@ -164,6 +218,9 @@ def list_chats():
 @require_jwt("context")
 def chat_by_issue(issue_key):
     viewer = viewer_for(g.connect, issue_key.rsplit("-", 1)[0])
+    if project_arg():
+        # The agent panel names the project; the portal's request panel does not.
+        require_agent(viewer)
     conversation = access_conversation_by_issue(viewer, issue_key)
     return jsonify({"conversation": conversation_json(conversation, unread_count(viewer, conversation), viewer)})
 
@@ -181,6 +238,7 @@ def list_messages(conversation_id):
 def send_message(conversation_id):
     body = json_body()
     viewer, conversation = load_conversation(conversation_id)
+    require_writer(viewer, conversation)
     message, created = post_message(
         viewer, conversation.id, body.get("body"),
         visibility=body.get("visibility") or Visibility.PUBLIC,
@@ -198,8 +256,11 @@ def send_message(conversation_id):
 def poll(conversation_id):
     viewer, conversation = load_conversation(conversation_id)
     after_seq = whole_number(request.args.get("after", 0), "after")
+    require_writer(viewer, conversation)
 
     def check():
+        # Live delivery stops for a key user removed, or whose subscription ended, while waiting.
+        require_writer(viewer, conversation)
         found = visible_after(viewer, conversation, after_seq)
         # End the read transaction, so that the next check reads what was committed meanwhile.
         database().remove_session()
@@ -223,5 +284,6 @@ def mark_read(conversation_id):
 @require_jwt("context")
 def typing(conversation_id):
     viewer, conversation = load_conversation(conversation_id)
+    require_writer(viewer, conversation)
     current_app.extensions["hub"].typing(viewer, conversation)
     return "", 204

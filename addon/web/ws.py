@@ -3,7 +3,8 @@
 Browsers cannot set headers on a websocket, so the first frame carries the context token from
 `AP.context.getToken()`: `{"type": "auth", "token": ..., "project_key": ...}`. The server
 answers `ready` with `reauth_before`, the time by which the client must send a fresh token.
-Close code 4401: authentication failed or the token expired. A conversation the viewer may not
+Close code 4401: authentication failed or the token expired. Close code 4403: the customer is
+not, or no longer, a key user of an active subscription. A conversation the viewer may not
 see gets an error frame with `status` 4404 and the socket stays open for the others; other
 rejected frames get an error frame with the HTTP-like status of the error. Error frames carry a sentence in the language of `?lang=` (fr, en).
 """
@@ -18,10 +19,10 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from ..atlassian.auth import authenticate
-from ..chat.access import access_conversation, viewer_for
+from ..chat.access import access_conversation, require_key_user, require_writer, viewer_for
 from ..chat.actions import database, post_message
 from ..chat.models import Visibility
-from ..errors import AddonError, AuthenticationError, InvalidInput, NotFound
+from ..errors import AddonError, AuthenticationError, InvalidInput, NotFound, PermissionDenied
 from .api import localize
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ AUTH_TIMEOUT_SECS = 10
 # The client is asked to re-authenticate this long before its token expires.
 REAUTH_MARGIN_SECS = 60
 CLOSE_UNAUTHORIZED = 4401
+# A customer who is not a key user of an active subscription: the page shows the other channels.
+CLOSE_FORBIDDEN = 4403
 STATUS_NOT_FOUND = 4404
 # The websocket protocol limits a close reason to 123 bytes.
 CLOSE_REASON_MAX_BYTES = 123
@@ -140,6 +143,10 @@ class SocketSession:
             viewer = viewer_for(connect, project_key if self.connect is None else self.project_key)
         except AuthenticationError as error:
             raise Closing(CLOSE_UNAUTHORIZED, error.code, error.message) from None
+        try:
+            require_key_user(viewer)
+        except PermissionDenied as error:
+            raise Closing(CLOSE_FORBIDDEN, error.code, error.message) from None
 
         self.connect = connect
         self.viewer = viewer
@@ -209,15 +216,24 @@ class SocketSession:
             database().remove_session()
 
     def _recheck_follows(self):
-        """Stop live delivery of every followed conversation the viewer may no longer see."""
+        """Stop live delivery of every followed conversation the viewer may no longer see or write in.
+
+        A key user removed, or whose subscription was suspended or ended, stops receiving here at
+        the latest; `notify_access_changed` makes the hub do it sooner.
+        """
         for conversation_id in list(self.connection.follows):
             try:
-                access_conversation(self.viewer, conversation_id)
+                require_writer(self.viewer, access_conversation(self.viewer, conversation_id))
             except NotFound as error:
                 log.info("Access of %s to conversation %s withdrawn, live delivery stopped",
                          self.viewer.account_id, conversation_id)
                 self.hub.unfollow(self.connection, conversation_id)
                 self._error(error.code, error.message, status=STATUS_NOT_FOUND, conversation_id=conversation_id)
+            except PermissionDenied as error:
+                log.info("Key user %s may no longer chat in conversation %s (%s), live delivery stopped",
+                         self.viewer.account_id, conversation_id, error.code)
+                self.hub.unfollow(self.connection, conversation_id)
+                self._error(error.code, error.message, status=error.status, conversation_id=conversation_id)
 
     # Frame handlers: parse, check access, call the action, reply.
 
@@ -230,6 +246,7 @@ class SocketSession:
 
     def _on_subscribe(self, frame):
         conversation = self._conversation(frame)
+        require_writer(self.viewer, conversation)
         after_seq = _whole_number(frame.get("after_seq", 0), "after_seq")
         self.hub.follow(self.connection, conversation, after_seq)
 
@@ -238,6 +255,7 @@ class SocketSession:
 
     def _on_send(self, frame):
         conversation = self._conversation(frame)
+        require_writer(self.viewer, conversation)
         client_message_id = frame.get("client_message_id")
         # Live copies of this conversation wait until the ack is queued, so the sender receives
         # the ack before its own message.
@@ -256,7 +274,9 @@ class SocketSession:
             self.connection.release(conversation.id)
 
     def _on_typing(self, frame):
-        self.hub.typing(self.viewer, self._conversation(frame))
+        conversation = self._conversation(frame)
+        require_writer(self.viewer, conversation)
+        self.hub.typing(self.viewer, conversation)
 
     def _on_read(self, frame):
         conversation = self._conversation(frame)

@@ -180,8 +180,10 @@
     if (event.code === 4401) {
       client.dropToken();
     }
-    if (event.code === 4404) {
-      this.emit("error", {code: "not_found", message: event.reason});
+    // Not found, or no longer allowed to chat (key user removed, subscription suspended):
+    // reconnecting cannot help, so the view shows the server's sentence instead.
+    if (event.code === 4404 || event.code === 4403) {
+      this.emit("error", {code: event.code === 4404 ? "not_found" : "forbidden", message: event.reason});
       return;
     }
     if (!wasReady) {

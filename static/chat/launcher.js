@@ -1,5 +1,10 @@
 /* The portal footer's launcher: start a chat, list the viewer's chats, and open one.
  *
+ * Only key users of an active subscription may start a chat. /api/eligibility tells the page;
+ * anyone else sees why not and the channels open to them (the portal form, the support e-mail)
+ * instead of the start button. A key user of several organisations picks one in the form, and
+ * the product areas follow that organisation's subscription.
+ *
  * Nothing typed in the start form is lost on an error: the form is cleared only after the server
  * created the request. The form keeps one client_message_id until then, so a retry after a lost
  * response finds the chat already started instead of opening a second request.
@@ -17,6 +22,9 @@
   var form = launcher.querySelector("[data-start-form]");
   var formError = launcher.querySelector("[data-form-error]");
   var areaSelect = form.elements.product_area;
+  var organizationSelect = form.elements.organization_id;
+  var organizationField = launcher.querySelector("[data-organization-field]");
+  var startButton = launcher.querySelector("[data-view='home'] [data-action='start']");
   var chatContainer = launcher.querySelector("[data-chat-container]");
   var chatHeading = launcher.querySelector("[data-chat-heading]");
   var list = launcher.querySelector("[data-chat-list]");
@@ -25,7 +33,7 @@
   var formLoaded = false;
   var clientMessageId = null;
 
-  function show(name) {
+  function show(name, keepFocus) {
     var views = launcher.querySelectorAll("[data-view]");
     for (var i = 0; i < views.length; i += 1) {
       views[i].hidden = views[i].getAttribute("data-view") !== name;
@@ -35,16 +43,88 @@
       opened = null;
       chatContainer.textContent = "";
     }
-    // Keep keyboard users in place: the view's heading, else its first button.
+    // Keep keyboard users in place: the view's heading, else its first button. A view shown
+    // when the page loads leaves the focus where the host page has it.
     var target = launcher.querySelector("[data-view='" + name + "'] h2")
       || launcher.querySelector("[data-view='" + name + "'] button");
-    if (target) {
+    if (target && !keepFocus) {
       target.focus();
     }
     SupportChat.resize();
   }
 
+  // ----- eligibility -----
+
+  function showRefusal(data) {
+    launcher.querySelector("[data-refusal-message]").textContent = data.message || "";
+    var channels = data.channels || {};
+    var portal = launcher.querySelector("[data-refusal-portal]");
+    portal.href = channels.portal_url || "#";
+    portal.parentNode.hidden = !channels.portal_url;
+    var emailItem = launcher.querySelector("[data-refusal-email-item]");
+    var email = launcher.querySelector("[data-refusal-email]");
+    emailItem.hidden = !channels.support_email;
+    if (channels.support_email) {
+      email.href = "mailto:" + channels.support_email;
+      email.textContent = t("refusal_email", {email: channels.support_email});
+    }
+    show("refusal", true);
+  }
+
+  function checkEligibility() {
+    var query = {};
+    var desk = document.querySelector("[data-service-desk-id]");
+    if (desk && desk.getAttribute("data-service-desk-id")) {
+      query.service_desk_id = desk.getAttribute("data-service-desk-id");
+    }
+    client.api("GET", "/eligibility", undefined, query).then(function (data) {
+      if (data && data.may_chat) {
+        startButton.hidden = false;
+        SupportChat.resize();
+      } else {
+        showRefusal(data || {});
+      }
+    }, function (error) {
+      // Without an answer the start button stays hidden; the chat start would check again anyway.
+      if (window.console) {
+        window.console.warn("Support chat: the eligibility check failed: " + error.message);
+      }
+    });
+  }
+
   // ----- start form -----
+
+  function fillAreas(areas) {
+    while (areaSelect.options.length > 1) {
+      areaSelect.remove(1);
+    }
+    (areas || []).forEach(function (area) {
+      var value = typeof area === "string" ? area : area.value || area.name;
+      var option = document.createElement("option");
+      option.value = value;
+      option.textContent = typeof area === "string" ? area : area.label || value;
+      areaSelect.appendChild(option);
+    });
+    areaSelect.required = areaSelect.options.length > 1;
+  }
+
+  function fillOrganizations(data) {
+    var organizations = data.organizations || [];
+    organizationField.hidden = organizations.length < 2;
+    organizationSelect.required = organizations.length > 1;
+    organizationSelect.textContent = "";
+    var placeholder = document.createElement("option");
+    placeholder.value = "";
+    placeholder.textContent = t("choose");
+    organizationSelect.appendChild(placeholder);
+    organizations.forEach(function (organization) {
+      var option = document.createElement("option");
+      option.value = organization.id;
+      option.textContent = organization.name;
+      organizationSelect.appendChild(option);
+    });
+    organizationSelect.value = data.organization_id || "";
+  }
 
   function loadForm() {
     if (formLoaded) {
@@ -52,14 +132,22 @@
     }
     client.api("GET", "/start-form").then(function (data) {
       formLoaded = true;
-      (data && data.product_areas || []).forEach(function (area) {
-        var value = typeof area === "string" ? area : area.value || area.name;
-        var option = document.createElement("option");
-        option.value = value;
-        option.textContent = typeof area === "string" ? area : area.label || value;
-        areaSelect.appendChild(option);
-      });
-      areaSelect.required = areaSelect.options.length > 1;
+      fillOrganizations(data || {});
+      fillAreas(data && data.product_areas);
+      SupportChat.resize();
+    }, function (error) {
+      showFormError(error.message);
+    });
+  }
+
+  // The product areas are those of the chosen organisation's subscription.
+  function changeOrganization() {
+    fillAreas([]);
+    if (!organizationSelect.value) {
+      return;
+    }
+    client.api("GET", "/start-form", undefined, {organization_id: organizationSelect.value}).then(function (data) {
+      fillAreas(data && data.product_areas);
       SupportChat.resize();
     }, function (error) {
       showFormError(error.message);
@@ -93,6 +181,7 @@
   function validate() {
     var firstInvalid = null;
     var checks = [
+      [organizationSelect, organizationSelect.required && !organizationSelect.value],
       [form.elements.summary, !form.elements.summary.value.trim()],
       [areaSelect, areaSelect.required && !areaSelect.value],
       [form.querySelector("input[name='impact']"), !form.querySelector("input[name='impact']:checked")],
@@ -125,6 +214,9 @@
       message: form.elements.message.value,
       client_message_id: clientMessageId
     };
+    if (organizationSelect.value) {
+      payload.organization_id = organizationSelect.value;
+    }
     showFormError("");
     button.disabled = true;
     document.getElementById("chat-live").textContent = t("starting");
@@ -210,6 +302,8 @@
     }
   });
   form.addEventListener("submit", submitForm);
+  organizationSelect.addEventListener("change", changeOrganization);
+  checkEligibility();
 
   // Clear a field's error as soon as it is filled in, and the banner once no field is in error.
   function clearFixedError(event) {

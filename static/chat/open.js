@@ -30,7 +30,7 @@
     }
     channel.on("message", resize);
     channel.on("error", function (frame) {
-      if (frame.code === "not_found") {
+      if (frame.code === "not_found" || frame.code === "forbidden" || frame.status === 403 || frame.status === 4403) {
         view.showStatus("error");
         view.status.textContent = frame.message || SupportChat.i18n.t("load_failed");
       }

@@ -56,8 +56,8 @@
       self.poll();
     }, function (error) {
       self.polling = false;
-      if (error.status === 404) {
-        self.emit("error", {code: "not_found", message: error.message});
+      if (error.status === 404 || error.status === 403) {
+        self.emit("error", {code: error.status === 404 ? "not_found" : "forbidden", message: error.message});
         return;
       }
       self.pollFailures += 1;

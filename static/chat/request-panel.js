@@ -1,5 +1,9 @@
 /* The portal's request panel: the chat of this request, or nothing (a zero-height frame) when the
- * request was not opened by chat or the viewer may not see its chat. */
+ * request was not opened by chat or the viewer may not see its chat.
+ *
+ * A viewer who may read the chat but not write in it (a participant who is not a key user, or a
+ * key user whose subscription ended) gets its history without live delivery, which the server
+ * refuses them, and the explanation of /api/eligibility with the channels open to them. */
 (function () {
   "use strict";
 
@@ -11,6 +15,41 @@
     return;
   }
   var started = false;
+  var refusal = document.querySelector("[data-refusal]");
+
+  function showRefusal(data) {
+    var channels = data.channels || {};
+    refusal.querySelector("[data-refusal-message]").textContent = data.message || SupportChat.i18n.t("read_only");
+    var portal = refusal.querySelector("[data-refusal-portal]");
+    portal.href = channels.portal_url || "#";
+    portal.parentNode.hidden = !channels.portal_url;
+    var email = refusal.querySelector("[data-refusal-email]");
+    refusal.querySelector("[data-refusal-email-item]").hidden = !channels.support_email;
+    if (channels.support_email) {
+      email.href = "mailto:" + channels.support_email;
+      email.textContent = SupportChat.i18n.t("refusal_email", {email: channels.support_email});
+    }
+    refusal.hidden = false;
+    SupportChat.resize();
+  }
+
+  // Read-only: the history once, and no live channel, which the server would refuse.
+  function openReadOnly(conversation) {
+    var query = {};
+    var desk = request.getAttribute("data-service-desk-id");
+    if (desk) {
+      query.service_desk_id = desk;
+    }
+    SupportChat.client.api("GET", "/eligibility", undefined, query).then(showRefusal, function () {
+      showRefusal({});
+    });
+    return SupportChat.client.api("GET", "/chats/" + conversation.id + "/messages").then(function (data) {
+      conversation.messages = (data && data.messages) || [];
+      var opened = SupportChat.openConversation(root, conversation, "customer", null);
+      opened.channel.close();
+      SupportChat.resize();
+    });
+  }
 
   function load(issueKey) {
     if (started || !issueKey) {
@@ -19,8 +58,12 @@
     started = true;
     SupportChat.client.api("GET", "/chats/by-issue/" + encodeURIComponent(issueKey)).then(function (data) {
       content.hidden = false;
-      SupportChat.openConversation(root, SupportChat.conversationOf(data), "customer", null);
-    }, function (error) {
+      var conversation = SupportChat.conversationOf(data);
+      if (conversation.can_write === false) {
+        return openReadOnly(conversation);
+      }
+      SupportChat.openConversation(root, conversation, "customer", null);
+    }).then(null, function (error) {
       // 404: no chat on this request. Other failures also leave the panel empty rather than
       // showing an error under a request that may have nothing to do with the chat.
       if (error.status !== 404 && window.console) {

@@ -7,6 +7,7 @@ import pytest
 
 from addon import create_app
 from tests.conftest import addon_overrides
+from tests.subscriptions import grant_defaults
 from tests.support import ROOT_DIR, AddonServer, free_port, require_service
 
 CHROMIUM_PATH = "/usr/bin/chromium"
@@ -40,6 +41,7 @@ def serve_installed(jira_site, tmp_path, **overrides):
         result = jira_site.control("POST", "/_devsite/apps/install",
                                    json={"descriptor_url": f"{server.url}/atlassian-connect.json"})
         assert result["status"] in (200, 204), result
+        server.client_key = result["client_key"]
         yield server
     finally:
         server.stop()
@@ -47,8 +49,13 @@ def serve_installed(jira_site, tmp_path, **overrides):
 
 @pytest.fixture
 def chat_addon(jira_site, tmp_path):
-    """The add-on installed into the local Jira site, for the chat screens."""
-    yield from serve_installed(jira_site, tmp_path)
+    """The add-on installed into the local Jira site, for the chat screens.
+
+    Only key users of an active subscription may chat: cust-alice and cust-chloe are.
+    """
+    for server in serve_installed(jira_site, tmp_path):
+        grant_defaults(server.app, server.client_key)
+        yield server
 
 
 @pytest.fixture
