@@ -127,7 +127,7 @@ def load_config(overrides=None):
         "OUTBOX_RETRY_BASE_SECS": float(get("OUTBOX_RETRY_BASE_SECS", "5")),
         "OUTBOX_RETRY_MAX_SECS": float(get("OUTBOX_RETRY_MAX_SECS", "300")),
         "OUTBOX_POLL_SECS": float(get("OUTBOX_POLL_SECS", "30")),
-        # Longest wait of an HTTP long-poll, and of a new websocket for its first (auth) frame.
+        # Maximum wait of an HTTP long-poll, and of a new websocket for its first (auth) frame.
         "LONG_POLL_SECS": float(get("LONG_POLL_SECS", "25")),
         "WS_AUTH_TIMEOUT_SECS": float(get("WS_AUTH_TIMEOUT_SECS", "10")),
         # Time zone of the times written in front of messages batched into one comment.

@@ -24,7 +24,7 @@ def channel_of(installation_id, conversation_id):
 
 
 def message_payload(conversation, message):
-    """The JSON form of a message, as clients receive it."""
+    """Return the JSON form of a message, as clients receive it."""
     return {
         "type": "message",
         "conversation_id": conversation.id,

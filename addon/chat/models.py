@@ -15,7 +15,7 @@ from ..models import utcnow
 
 
 class ConversationState:
-    """Where the request stands, as the chat shows it (from the Jira status category)."""
+    """The state of the request as the chat shows it (from the Jira status category)."""
 
     OPEN = "open"
     RESOLVED = "resolved"
@@ -23,7 +23,7 @@ class ConversationState:
 
 
 class Impact:
-    """How the key user rated the request when starting the chat."""
+    """The impact the key user chose when starting the chat."""
 
     BLOCKING = "blocking"
     DEGRADED = "degraded"
@@ -48,7 +48,7 @@ class MessageKind:
 
 
 class Origin:
-    """Where a message was written: in the chat, or in Jira (a comment seen through a webhook)."""
+    """The place a message was written: the chat, or Jira (a comment seen through a webhook)."""
 
     CHAT = "chat"
     JIRA = "jira"
