@@ -302,9 +302,11 @@
   $("[data-admin-audit-newer]").addEventListener("click", function () { loadAudit(state.auditPage - 1); });
   $("[data-admin-audit-older]").addEventListener("click", function () { loadAudit(state.auditPage + 1); });
 
-  api("GET", "/start-form").then(function (form) {
+  // The site's product areas, among which a subscription picks those it covers. The chat's
+  // /start-form is for key users only, so the admin page reads them from the site settings.
+  api("GET", "/admin/settings").then(function (data) {
     var fieldset = $("[data-admin-areas]");
-    (form.product_areas || []).forEach(function (area, index) {
+    ((data.settings || {}).product_areas || []).forEach(function (area, index) {
       var id = "admin-area-" + index;
       var label = element("label", null, {"for": id});
       label.appendChild(element("input", null, {type: "checkbox", id: id, value: area}));
