@@ -16,15 +16,11 @@ import pytest
 
 from addon.chat.actions import Viewer, post_message
 
-from .subscriptions import grant_defaults
-from .support import AddonServer, free_port, wait_until
+from .support import wait_until
 from .wsclient import (  # noqa: F401  (fixtures)
-    ChatSite,
-    build_app,
     chat_site,
-    install,
     redis_url,
-    stop_app,
+    serve_chat_site,
 )
 
 CUSTOMER = "cust-alice"
@@ -116,17 +112,7 @@ class RawSocket:
 @pytest.fixture
 def redis_chat_site(redis_url, database_url, jira_site, tmp_path):
     """The add-on with its hub on Redis pub/sub, where subscribing a channel takes a round trip."""
-    port = free_port()
-    server = AddonServer(build_app(database_url, jira_site, port, tmp_path, REDIS_URL=redis_url), port)
-    site = None
-    try:
-        site = ChatSite(server, *install(jira_site, server))
-        grant_defaults(server.app, site.client_key)
-        yield site
-    finally:
-        if site is not None:
-            site.close()
-        stop_app(server)
+    yield from serve_chat_site(database_url, jira_site, tmp_path, REDIS_URL=redis_url)
 
 
 @pytest.fixture(params=["in_process", "redis"])

@@ -197,11 +197,11 @@ def install(jira_site, server):
     return result["client_key"], secret
 
 
-@pytest.fixture
-def chat_site(database_url, jira_site, tmp_path):
-    """The add-on with its hub on in-process pub/sub, installed into the local Jira site."""
+def serve_chat_site(database_url, jira_site, tmp_path, **overrides):
+    """Yield a ChatSite: the add-on built with `overrides`, installed into the local Jira site,
+    with its default customers made key users of an active subscription."""
     port = free_port()
-    server = AddonServer(build_app(database_url, jira_site, port, tmp_path), port)
+    server = AddonServer(build_app(database_url, jira_site, port, tmp_path, **overrides), port)
     site = None
     try:
         site = ChatSite(server, *install(jira_site, server))
@@ -212,6 +212,12 @@ def chat_site(database_url, jira_site, tmp_path):
         if site is not None:
             site.close()
         stop_app(server)
+
+
+@pytest.fixture
+def chat_site(database_url, jira_site, tmp_path):
+    """The add-on with its hub on in-process pub/sub, installed into the local Jira site."""
+    yield from serve_chat_site(database_url, jira_site, tmp_path)
 
 
 @pytest.fixture
