@@ -16,7 +16,7 @@ ATLASSIAN_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
 ATLASSIAN_OAUTH_TOKEN_URL = "https://oauth-2-authorization-server.services.atlassian.com/oauth2/token"
 DEFAULT_ALLOWED_HOSTS = "*.atlassian.net,*.jira.com"
 
-# The environments the add-on knows. Only "development" and "test" may run without
+# The environments the add-on supports. Only "development" and "test" may run without
 # ADDON_SECRET_KEY, and only "test" accepts overrides meant for tests.
 ENVIRONMENTS = ("production", "development", "test")
 
@@ -112,7 +112,7 @@ def load_config(overrides=None):
         "CONNECT_ALLOWED_HOSTS": allowed_hosts,
         "CONNECT_ALL_JS_URL": get("CONNECT_ALL_JS_URL", ATLASSIAN_ALL_JS_URL),
         "CONNECT_OAUTH_TOKEN_URL": get("CONNECT_OAUTH_TOKEN_URL", ATLASSIAN_OAUTH_TOKEN_URL),
-        # Leeway on exp/iat of incoming tokens: Atlassian asks for "a little leeway", no more
+        # Leeway on exp/iat of incoming tokens: Atlassian recommends "a little leeway", no more
         # than a few minutes, so clock skew between Jira and us does not reject good tokens.
         "JWT_LEEWAY_SECS": int(get("JWT_LEEWAY_SECS", "30")),
         "REDIS_URL": get("REDIS_URL") or None,

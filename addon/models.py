@@ -78,7 +78,7 @@ class WebhookEvent(Base):
 
 
 class SiteSetting(Base):
-    """One setting of one installed site, as JSON; addon.settings holds the defaults."""
+    """One setting of one installed site, as JSON; addon.settings defines the defaults."""
 
     __tablename__ = "site_settings"
     __table_args__ = (UniqueConstraint("installation_id", "key", name="uq_site_settings_key"),)

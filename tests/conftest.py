@@ -28,7 +28,7 @@ def pytest_generate_tests(metafunc):
         backends = ["sqlite"]
         if TEST_DATABASE_URL or IN_CI:
             backends.append("postgresql")
-        # A test that only makes sense on one backend says so with a marker, instead of skipping.
+        # A test that only makes sense on one backend declares it with a marker, instead of skipping.
         if metafunc.definition.get_closest_marker("postgresql_only"):
             backends = ["postgresql"]
         elif metafunc.definition.get_closest_marker("sqlite_only"):

@@ -28,7 +28,7 @@ def require_service(available, what, how_to_install):
 
 
 def redis_reachable(url):
-    """Tell whether a Redis server answers PING at `url` within a second."""
+    """Tell whether a Redis server replies to PING at `url` within a second."""
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)

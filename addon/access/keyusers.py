@@ -9,7 +9,7 @@ from .models import KeyUser, Subscription, SubscriptionStatus
 
 
 def today():
-    """The current day for subscription dates; tests may set SUBSCRIPTION_TODAY (an ISO date)."""
+    """Return the current day for subscription dates; tests may fix it with SUBSCRIPTION_TODAY (an ISO date)."""
     fixed = current_app.config.get("SUBSCRIPTION_TODAY")
     return date.fromisoformat(fixed) if fixed else date.today()
 

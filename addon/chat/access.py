@@ -30,7 +30,7 @@ PERMISSION_CACHE_SECS = 60
 AGENT_PERMISSION = "SERVICEDESK_AGENT"
 # The pub/sub channel on which every process's hub hears that key users or subscriptions changed.
 ACCESS_CHANNEL = "access-changes"
-# The internal event that tells agents in a chat why its customer may no longer write.
+# The internal event that shows agents in a chat why its customer may no longer write.
 ACCESS_WITHDRAWN_EVENT = "customer_access_withdrawn"
 
 

@@ -62,7 +62,7 @@ def may_receive(viewer, payload):
 
 
 def publish(installation_id, conversation_id, payload):
-    """Publish `payload` to every process's sockets of the conversation; never raises.
+    """Publish `payload` to every process's sockets of the conversation; an unavailable layer is logged.
 
     Callers have already committed: a client that misses a live push catches up from the
     database by sequence number when it reconnects, so a failed push is logged, not raised.

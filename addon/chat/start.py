@@ -150,8 +150,8 @@ def _organization_of(jira, viewer, organization_id):
 def start_chat(viewer, *, summary, product_area, impact, message, client_message_id=None, organization_id=None):
     """Open a JSM request for the key user's statement and return the new conversation.
 
-    The request is raised on behalf of the key user, shared with their organisation, and marked
-    by the `supportchat` issue property and the `chat` label; the first message is its description.
+    The request is raised on behalf of the key user and shared with their organisation. The
+    `supportchat` issue property and the `chat` label mark it, and the first message is its description.
     """
     installation = get_active_installation(viewer.client_key)
     if installation is None:

@@ -1,6 +1,6 @@
 """Status changes of a chat request, from Jira's issue_updated changelog, as chat events.
 
-Resolved, closed and reopened are public events in the reader's language; any other status is an
+Resolved, closed and reopened are public events in the reader's language. Any other status is an
 internal event named after the status, because workflow names are the support team's vocabulary.
 Each changelog is recorded once, and a change delivered late never overwrites a newer state.
 """

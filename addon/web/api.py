@@ -185,7 +185,7 @@ def start_form():
         "organizations": [{"id": s.organization_id, "name": s.organization_name,
                            "product_areas": areas_of(s, settings)} for s in memberships],
         "organization_id": chosen.organization_id if chosen else None,
-        # Without a chosen organisation (a key user of several), the form asks for one first.
+        # Without a chosen organisation (a key user of several), the form requests one first.
         "product_areas": areas_of(chosen, settings) if chosen else [],
         "impacts": [{"value": impact, "label": labels[impact]} for impact in Impact.ALL],
     })

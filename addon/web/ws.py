@@ -2,7 +2,7 @@
 
 Browsers cannot set headers on a websocket, so the first frame carries the context token from
 `AP.context.getToken()`: `{"type": "auth", "token": ..., "project_key": ...}`. The server
-answers `ready` with `reauth_before`, the time by which the client must send a fresh token.
+replies `ready` with `reauth_before`, the time by which the client must send a fresh token.
 Close code 4401: authentication failed or the token expired. Close code 4403: the customer is
 not, or no longer, a key user of an active subscription. A conversation the viewer may not
 see gets an error frame with `status` 4404 and the socket stays open for the others; other
@@ -203,7 +203,7 @@ class SocketSession:
                         conversation_id=frame.get("conversation_id"),
                         client_message_id=frame.get("client_message_id"))
         except AddonError as error:
-            # The client_message_id tells the sender which pending message was rejected.
+            # The client_message_id lets the sender find which pending message was rejected.
             self._error(error.code, error.message, status=error.status,
                         client_message_id=frame.get("client_message_id"))
         except (Closing, ConnectionClosed):
@@ -330,10 +330,10 @@ def _end_connection(ws):
     connection. A browser reads those bytes as a frame after the close frame, and Chromium logs
     "Invalid frame header" (0x48 is a close opcode without FIN). Once the socket is shut down,
     that write fails with a broken pipe, which werkzeug ignores as a dropped connection.
-    RFC 6455 section 7.1.1 also says the server SHOULD close the TCP connection first.
+    RFC 6455 section 7.1.1 also states that the server SHOULD close the TCP connection first.
     """
     # simple-websocket 1.1's reader thread ends once it has received the client's close frame,
-    # whoever closed first, so joining it waits for the end of the close handshake.
+    # whichever side closed first, so joining it waits for the end of the close handshake.
     ws.thread.join(CLOSE_HANDSHAKE_SECS)
     try:
         ws.sock.shutdown(socket.SHUT_RDWR)

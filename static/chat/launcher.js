@@ -1,6 +1,6 @@
 /* The portal footer's launcher: start a chat, list the viewer's chats, and open one.
  *
- * Only key users of an active subscription may start a chat. /api/eligibility tells the page;
+ * Only key users of an active subscription may start a chat. /api/eligibility reports whether the viewer is one;
  * anyone else sees why not and the channels open to them (the portal form, the support e-mail)
  * instead of the start button. A key user of several organisations picks one in the form, and
  * the product areas follow that organisation's subscription.
@@ -85,7 +85,7 @@
         showRefusal(data || {});
       }
     }, function (error) {
-      // Without an answer the start button stays hidden; the chat start would check again anyway.
+      // Without a result the start button stays hidden; the chat start would check again anyway.
       if (window.console) {
         window.console.warn("Support chat: the eligibility check failed: " + error.message);
       }
