@@ -91,6 +91,8 @@ Agent issue view (agent Camille):        {login}agent-camille&next=/browse/SUP-1
   (the chat panel shows only on requests opened by chat: start one from the portal, then open
    /browse/<its key> as an agent)
 Admin page (Léa Petit, Jira admin):      {login}admin-lea&next=/plugins/servlet/ac/com.example.support-chat/chat-admin
+  (customers refused the chat, like Bruno Leroy, see the support e-mail once it is set there,
+   under "Réglages de la discussion")
 
 Press Ctrl-C to stop both servers.
 """, flush=True)

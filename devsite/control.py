@@ -1,17 +1,18 @@
 """The control API of the local site (/_devsite/...): no authentication, loopback only, JSON.
 
-Tests and developers drive the site through it: reset, install apps, inject faults, flip
-switches, act as a person (comment, transition) and read the logs of calls and webhooks.
+Tests and developers drive the site through it: reset, install apps, change a user's language,
+inject faults, flip switches, act as a person (comment, transition) and read the logs of calls and webhooks.
 """
 
 import datetime
 import logging
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
 from . import connect_auth, faults, lifecycle, webhooks
 from .seed import STATUSES
-from .state import SiteError, site
+from .state import NotFound, SiteError, site
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,28 @@ def install_key(kid):
     if pem is None:
         return Response(f"No install key with kid {kid!r}.\n", status=404, mimetype="text/plain")
     return Response(pem, mimetype="text/plain")
+
+
+# -- users ---------------------------------------------------------------------------------
+
+@bp.patch("/users/<account_id>")
+def update_user(account_id):
+    """Change a seed user's language (`locale`, e.g. en_US), as they would in their Jira profile."""
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise SiteError('The body must be a JSON object such as {"locale": "en_US"}.')
+    unknown = sorted(set(body) - {"locale"})
+    if unknown:
+        raise SiteError(f"User fields {unknown} cannot be changed here; only locale can.")
+    locale = body.get("locale")
+    if not isinstance(locale, str) or not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", locale):
+        raise SiteError(f"Locale {locale!r} is invalid; write it as Jira does, e.g. en_US or fr_FR.")
+    with site.lock:
+        user = site.users.get(account_id)
+        if user is None:
+            raise NotFound(f"No user has accountId {account_id!r}.")
+        user.locale = locale
+    return jsonify({"account_id": account_id, "locale": locale})
 
 
 # -- faults and switches -------------------------------------------------------------------

@@ -8,8 +8,9 @@
  * Language: the server renders the page in French unless the URL carries `lang` or the browser
  * prefers English, and sets <html lang> to the language it rendered. The iframe URL is signed by
  * Jira, so the page cannot reload itself with another `lang`. Instead this script stores the Jira
- * locale in window.SupportChat.lang and switches the chat scripts' texts to it (static/chat/i18n.js).
- * Later API calls pass it as `lang`, so their texts follow it too.
+ * locale in window.SupportChat.lang and switches the page's texts to it (static/chat/i18n.js).
+ * Calls to the add-on's API wait for that switch and pass the language as `lang`, so their texts
+ * follow it too.
  */
 (function () {
   "use strict";
@@ -55,12 +56,21 @@
     }
   }
 
+  // Tell static/chat/i18n.js, when the page loads it, which language to keep (null: the page's own).
+  function settleLanguage(language) {
+    if (state.i18n && typeof state.i18n.settle === "function") {
+      state.i18n.settle(language);
+    }
+  }
+
   function readLocale() {
     if (!hasAP() || !window.AP.user || typeof window.AP.user.getLocale !== "function") {
+      settleLanguage(null);
       return;
     }
     callAP(window.AP.user.getLocale.bind(window.AP.user), function (locale) {
       if (typeof locale !== "string" || !locale) {
+        settleLanguage(null);
         return;
       }
       var language = locale.split(/[-_]/)[0].toLowerCase();
@@ -69,9 +79,7 @@
         state.lang = language;
       }
       root.setAttribute("data-user-lang", state.lang);
-      if (state.i18n) {
-        state.i18n.use(state.lang);
-      }
+      settleLanguage(state.lang);
     });
   }
 

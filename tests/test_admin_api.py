@@ -4,6 +4,7 @@ site behind it deciding who is a support lead (admin-lea) and who is not."""
 import pytest
 import requests
 
+from addon.access.subscriptions import audit
 from addon.atlassian.installations import get_active_installation
 
 from .support import AddonServer, free_port
@@ -173,3 +174,99 @@ def test_admin_api_audit_paged(admin_site):
 def test_admin_api_search_unknown_organization(admin_site):
     response = admin_site.admin("GET", "/organizations/99/customers?query=a")
     assert response.status_code == 404
+
+
+def test_admin_api_new_subscription_never_activated(admin_site):
+    saved = admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT).json()["subscription"]
+    assert saved["status"] == "suspended"
+    assert saved["state"] == "never_activated"
+    listed = admin_site.admin("GET", "/organizations").json()["organizations"]
+    assert [organization["state"] for organization in listed] == ["never_activated", "none"]
+    assert listed[0]["subscription"]["state"] == "never_activated"
+
+
+def test_admin_api_state_after_activation(admin_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT)
+    activated = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/activate").json()["subscription"]
+    assert activated["state"] == "active"
+    suspended = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/suspend").json()["subscription"]
+    assert suspended["state"] == "suspended"
+    listed = admin_site.admin("GET", "/organizations").json()["organizations"]
+    assert listed[0]["state"] == "suspended"
+
+
+def test_admin_api_state_suspended_without_presentation(admin_site):
+    # Without a main contact no activation request opens, so only the audit log shows the activation.
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=dict(CONTRACT, main_contact_account_id=None))
+    activated = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/activate").json()["subscription"]
+    assert activated["activation_issue_key"] is None
+    suspended = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/suspend").json()["subscription"]
+    assert suspended["presented_on"] is None
+    assert suspended["state"] == "suspended"
+
+
+def test_admin_api_state_renewed_new_subscription(admin_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT)
+    renewed = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/renew", json={"ends_on": "2027-12-31"})
+    assert renewed.json()["subscription"]["state"] == "never_activated"
+
+
+def test_admin_api_state_csv_suspended(admin_site):
+    content = ("organisation,contract_reference,start_date,end_date,sla_tier,key_users,status\n"
+               "Menuiserie Lefèvre,CT-9,2026-01-01,2026-12-31,standard,,suspended\n"
+               "Fromagerie Durand,CT-8,2026-01-01,2026-12-31,standard,,\n")
+    response = admin_site.admin("POST", "/import", data=content.encode(), headers={"Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    states = {organization["name"]: organization["state"]
+              for organization in admin_site.admin("GET", "/organizations").json()["organizations"]}
+    assert states == {"Menuiserie Lefèvre": "suspended", "Fromagerie Durand": "never_activated"}
+
+
+def test_admin_api_key_user_added_by_name(admin_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT)
+    added = admin_site.admin("POST", f"/organizations/{DURAND}/key-users", json={"account_id": "cust-bruno"})
+    [key_user] = added.json()["subscription"]["key_users"]
+    assert key_user["added_by_account_id"] == ADMIN
+    assert key_user["added_by_display_name"] == "Léa Petit"
+
+
+def test_admin_api_audit_display_names(admin_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT)
+    admin_site.admin("POST", f"/organizations/{DURAND}/key-users", json={"account_id": "cust-bruno"})
+    entries = admin_site.admin("GET", "/audit").json()["entries"]
+    assert [entry["action"] for entry in entries] == ["key_user_added", "subscription_created"]
+    assert [entry["actor_display_name"] for entry in entries] == ["Léa Petit", "Léa Petit"]
+    assert entries[0]["account_display_name"] == "Bruno Leroy"
+    assert entries[1]["account_display_name"] is None
+
+
+def test_admin_api_audit_unknown_account(admin_site):
+    with admin_site.context():
+        installation = admin_site.installation()
+        with admin_site.server.app.extensions["database"].transaction() as session:
+            audit(session, installation.id, "gone-account", "key_user_removed", "Removed key user gone-customer",
+                  account_id="gone-customer", organization_name="Fromagerie Durand")
+    [entry] = admin_site.admin("GET", "/audit").json()["entries"]
+    assert entry["actor_account_id"] == "gone-account"
+    assert entry["actor_display_name"] is None
+    assert entry["account_display_name"] is None
+
+
+def test_admin_api_audit_names_cached(admin_site, jira_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT)
+    admin_site.admin("GET", "/audit")
+    admin_site.admin("GET", "/audit")
+    bulk_calls = [entry for entry in jira_site.control("GET", "/_devsite/requests")
+                  if entry["path"].endswith("/user/bulk")]
+    assert len(bulk_calls) == 1
+
+
+def test_admin_api_audit_names_jira_down(admin_site, jira_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT)
+    admin_site.server.app.config["JIRA_MAX_RETRIES"] = 0
+    jira_site.control("PUT", "/_devsite/faults", json=[{"mode": "error", "path": "/user/bulk$", "status": 503, "times": 0}])
+    response = admin_site.admin("GET", "/audit")
+    assert response.status_code == 200
+    [entry] = response.json()["entries"]
+    assert entry["actor_account_id"] == ADMIN
+    assert entry["actor_display_name"] is None

@@ -6,6 +6,7 @@ The `*_site_*` tests install through the local Jira site and load the iframe URL
 """
 
 import html
+import json
 import re
 import time
 from urllib.parse import quote, urlencode
@@ -17,6 +18,7 @@ from atlassian_jwt.url_utils import hash_url
 
 from addon import create_app
 from addon.atlassian.installations import get_installation, save_install, shared_secret_of
+from addon.web.panels import page_strings
 
 from .conftest import TEST_SECRET_KEY
 from .support import AddonServer, free_port
@@ -300,3 +302,115 @@ def test_footer_site_signed(installed_addon, addon_server, jira_site):
     response = requests.get(footer_url, timeout=10)
     assert response.status_code == 200, response.text
     assert "cust-chloe" in response.text
+
+
+# One language per page: every text the page shows is in its string tables, in both languages.
+
+# Texts that read the same in French and English.
+SAME_IN_BOTH = {"impact", "impact_question", "organization", "support", "system", "admin_state_active"}
+
+
+def page_dictionaries(response):
+    """Return {language: {key: text}} embedded in the page's <script id="chat-strings">."""
+    match = re.search(r'<script type="application/json" id="chat-strings"[^>]*>(.*?)</script>', response.text, re.S)
+    assert match, "the page embeds no string table"
+    return json.loads(match.group(1))
+
+
+def marked_keys(response):
+    """Return the keys of every data-i18n and data-i18n-attr mark of the page."""
+    keys = set(re.findall(r'data-i18n="([^"]+)"', response.text))
+    for marks in re.findall(r'data-i18n-attr="([^"]+)"', response.text):
+        keys |= {pair.split(":")[1].strip() for pair in marks.split(";")}
+    return keys
+
+
+def admin_page(installed_addon, addon_server, url, extra="", account_id="admin-lea"):
+    with addon_server.app.app_context():
+        secret = shared_secret_of(get_installation(installed_addon))
+    return get(addon_server, sign(page_url(url, extra), client_key=installed_addon, secret=secret,
+                                  account_id=account_id))
+
+
+@pytest.mark.parametrize("url, french, english", PAGES[:3], ids=PAGE_IDS[:3])
+def test_chat_page_marks_translated(panel_server, url, french, english):
+    response = get(panel_server, sign(page_url(url)))
+    dictionaries = page_dictionaries(response)
+    assert set(dictionaries) == {"fr", "en"}
+    assert marked_keys(response) <= set(dictionaries["fr"])
+    assert marked_keys(response) <= set(dictionaries["en"])
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_admin_page_marks_translated(installed_addon, addon_server, url):
+    response = admin_page(installed_addon, addon_server, url)
+    dictionaries = page_dictionaries(response)
+    keys = marked_keys(response)
+    assert keys, "the settings page marks no text for the language switch"
+    assert keys <= set(dictionaries["fr"])
+    assert keys <= set(dictionaries["en"])
+
+
+def test_admin_page_every_text_marked(installed_addon, addon_server):
+    # Each server-rendered text of the settings page is marked, so the switch leaves no French behind.
+    response = admin_page(installed_addon, addon_server, "/admin/settings")
+    english = set(page_dictionaries(response)["en"].values())
+    body = response.text.split("<body", 1)[1]
+    unmarked = re.findall(r'<(?:h1|h2|h3|label|legend|button|p|option)(?![^>]*data-i18n)[^>]*>([^<]+)<', body)
+    assert [text for text in unmarked if text.strip()] == []
+    assert "Not yet active" in english
+
+
+def test_admin_strings_english_complete(panel_server):
+    # The chat's and the subscription screens' tables: every text has its English translation.
+    with panel_server.app.test_request_context("/admin/settings"):
+        dictionaries = page_strings(("panels/chat_strings.html", "panels/admin_strings.html"))
+    assert set(dictionaries["fr"]) == set(dictionaries["en"])
+    same = {key for key, text in dictionaries["fr"].items() if dictionaries["en"][key] == text}
+    # Texts left the same must be words of both languages, or placeholders with short units ({n} min).
+    words = {key for key in same if re.search(r"[^\W\d_]{4,}", re.sub(r"\{\w+\}", "", dictionaries["fr"][key]))}
+    assert words == SAME_IN_BOTH
+
+
+def test_admin_strings_state_wording(installed_addon, addon_server):
+    dictionaries = page_dictionaries(admin_page(installed_addon, addon_server, "/admin/settings"))
+    assert dictionaries["fr"]["admin_state_never_activated"] == "À activer"
+    assert dictionaries["en"]["admin_state_never_activated"] == "Not yet active"
+    assert dictionaries["en"]["admin_state_suspended"] == "Suspended"
+
+
+def test_page_strings_guide_urls(panel_server):
+    dictionaries = page_dictionaries(get(panel_server, sign(page_url("/portal/footer"))))
+    assert dictionaries["fr"]["rules_url"] == "/guide/rules?lang=fr"
+    assert dictionaries["en"]["rules_url"] == "/guide/rules?lang=en"
+    assert dictionaries["en"]["guide_url"] == "/guide?lang=en"
+
+
+def test_chat_page_keeps_admin_strings_out(panel_server):
+    # The chat pages carry only the chat's texts; the settings pages add theirs.
+    dictionaries = page_dictionaries(get(panel_server, sign(page_url("/portal/footer"))))
+    assert not [key for key in dictionaries["fr"] if key.startswith("admin_")]
+
+
+def test_footer_refusal_lists_channels(panel_server):
+    response = get(panel_server, sign(page_url("/portal/footer")))
+    refusal = response.text.split('data-view="refusal"', 1)[1].split("</section>", 1)[0]
+    assert f'href="{SITE_URL}/servicedesk/customer/portals"' in refusal
+    assert 'href="/guide/rules?lang=fr"' in refusal
+    assert "Lire les règles d'utilisation de la discussion" in html.unescape(refusal)
+    assert "data-refusal-email-item hidden" in refusal
+
+
+def test_request_panel_refusal_lists_rules(panel_server):
+    url = "/portal/request-panel?requestKey=SUP-3&requestId=10003&serviceDeskId=1&rk=&rid=&sdid="
+    response = get(panel_server, sign(page_url(url, "lang=en")))
+    refusal = response.text.split("data-refusal hidden", 1)[1].split("</div>", 1)[0]
+    assert 'href="/guide/rules?lang=en"' in refusal
+    assert "Read the chat's usage rules" in html.unescape(refusal)
+    assert f'href="{SITE_URL}/servicedesk/customer/portals"' in refusal
+
+
+def test_site_settings_email_hint(installed_addon, addon_server):
+    response = admin_page(installed_addon, addon_server, "/admin/settings", "lang=en")
+    assert "data-settings-email-missing" in response.text
+    assert "customers refused the chat will see no support e-mail address" in html.unescape(response.text)

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from addon.access import subscriptions
+from addon.access import states, subscriptions
 from addon.access.models import AuditEntry, KeyUser, Subscription
 from addon.errors import InvalidInput, NotFound
 
@@ -227,3 +227,33 @@ def test_init_app_schedules_one_job(site):
         assert jobs[0].coalesce
     finally:
         scheduler.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(("action", "details", "expected"), [
+    ("subscription_created", {"changes": {"contract_reference": {"from": None, "to": "CT-1"}}}, False),
+    ("subscription_created", {"changes": {"status": {"from": None, "to": "suspended"}}}, True),
+    ("subscription_activated", {"status": {"from": "suspended", "to": "active"}}, True),
+    ("subscription_suspended", {"status": {"from": "suspended", "to": "suspended"}}, True),
+    ("subscription_renewed", {"status": {"from": "suspended", "to": "suspended"}}, False),
+    ("subscription_renewed", {"status": {"from": "expired", "to": "active"}}, True),
+    ("key_user_added", {"account_id": "cust-bruno"}, False),
+    ("subscription_updated", None, False),
+])
+def test_sets_status_cases(action, details, expected):
+    assert states.sets_status(action, details) is expected
+
+
+def test_display_states_each_subscription(site):
+    save(site)
+    save(site, LEFEVRE, main_contact_account_id="cust-chloe")
+    subscriptions.activate(site.installation(), ADMIN, LEFEVRE)
+    subscriptions.suspend(site.installation(), ADMIN, LEFEVRE)
+    session = site.server.app.extensions["database"].session
+    rows = session.execute(select(Subscription).order_by(Subscription.organization_id)).scalars().all()
+    shown = states.display_states(rows)
+    assert [shown[row.id] for row in rows] == ["never_activated", "suspended"]
+    assert [row.status for row in rows] == ["suspended", "suspended"]
+
+
+def test_display_state_none():
+    assert states.display_state(None) == "none"

@@ -13,6 +13,8 @@ from flask import Blueprint, g, jsonify, request
 from ..access import csv_import, subscriptions
 from ..access.admin_auth import require_admin
 from ..access.keyusers import today
+from ..access.people import display_names
+from ..access.states import DisplayState, display_state, display_states
 from ..atlassian.auth import require_jwt
 from ..atlassian.jira_errors import JiraError
 from ..errors import AddonError, InvalidInput, NotFound
@@ -51,22 +53,36 @@ def actor():
     return g.connect.account_id
 
 
-def subscription_json(subscription, members=None):
+def subscription_json(subscription, members=None, state=None, names=None):
+    """Return the subscription as JSON.
+
+    `members` (the organisation's customers) and `names` ({accountId: display name}) name its key
+    users and who added them. `state` is its display state (addon.access.states), computed here
+    when not given.
+    """
     if subscription is None:
         return None
-    names = {member["account_id"]: member for member in members or []}
-    key_users = [{
-        "account_id": key_user.account_id,
-        "display_name": names.get(key_user.account_id, {}).get("display_name"),
-        "email": names.get(key_user.account_id, {}).get("email"),
-        "added_at": key_user.added_at.isoformat(),
-    } for key_user in subscriptions.key_users_of(subscription.id)]
+    member_names = {member["account_id"]: member for member in members or []}
+    names = names or {}
+    key_users = []
+    for key_user in subscriptions.key_users_of(subscription.id):
+        member = member_names.get(key_user.account_id, {})
+        key_users.append({
+            "account_id": key_user.account_id,
+            "display_name": member.get("display_name") or names.get(key_user.account_id),
+            "email": member.get("email"),
+            "added_at": key_user.added_at.isoformat(),
+            "added_by_account_id": key_user.added_by_account_id,
+            "added_by_display_name": names.get(key_user.added_by_account_id),
+        })
     return {
         "id": subscription.id,
         "organization_id": subscription.organization_id,
         "organization_name": subscription.organization_name,
         "contract_reference": subscription.contract_reference,
         "status": subscription.status,
+        # What the screens show: the status, or "never_activated" for one not yet activated.
+        "state": state or display_state(subscription),
         "active_today": subscription.is_active_on(today()),
         "starts_on": _day(subscription.starts_on),
         "ends_on": _day(subscription.ends_on),
@@ -88,7 +104,16 @@ def full_subscription(organization_id):
     installation = g.connect.installation
     subscription = subscriptions.get_subscription(installation.id, organization_id)
     members = subscriptions.organization_members(installation, organization_id)
-    return jsonify({"subscription": subscription_json(subscription, members)})
+    member_ids = {member["account_id"] for member in members}
+    # Jira names the people the organisation's member list does not: who added each key user,
+    # and key users who left the organisation.
+    people = set()
+    for key_user in subscriptions.key_users_of(subscription.id):
+        people.add(key_user.added_by_account_id)
+        if key_user.account_id not in member_ids:
+            people.add(key_user.account_id)
+    names = display_names(installation, sorted(person for person in people if person))
+    return jsonify({"subscription": subscription_json(subscription, members, names=names)})
 
 
 @bp.get("/organizations")
@@ -96,11 +121,13 @@ def full_subscription(organization_id):
 @require_admin
 def organizations():
     pairs = subscriptions.list_organizations(g.connect.installation)
-    return jsonify({"organizations": [{
-        "id": organization["id"], "name": organization["name"],
-        "state": subscription.status if subscription is not None else "none",
-        "subscription": subscription_json(subscription),
-    } for organization, subscription in pairs]})
+    states = display_states([subscription for _, subscription in pairs if subscription is not None])
+    listed = []
+    for organization, subscription in pairs:
+        state = states[subscription.id] if subscription is not None else DisplayState.NONE
+        listed.append({"id": organization["id"], "name": organization["name"], "state": state,
+                       "subscription": subscription_json(subscription, state=state)})
+    return jsonify({"organizations": listed})
 
 
 @bp.get("/organizations/<organization_id>/subscription")
@@ -196,9 +223,22 @@ def audit_log():
         per_page = int(request.args.get("per_page", 50))
     except ValueError:
         raise InvalidInput("page et per_page doivent être des entiers. / page and per_page must be whole numbers.") from None
-    entries, total = subscriptions.audit_log(g.connect.installation.id, page, per_page)
+    installation = g.connect.installation
+    entries, total = subscriptions.audit_log(installation.id, page, per_page)
+    # The people each entry names: who acted, and the key user added or removed.
+    names = display_names(installation, [person for entry in entries
+                                         for person in (entry.actor_account_id, _subject_of(entry))])
     return jsonify({"page": page, "total": total, "entries": [{
-        "id": entry.id, "actor_account_id": entry.actor_account_id, "action": entry.action,
+        "id": entry.id, "action": entry.action,
+        "actor_account_id": entry.actor_account_id,
+        "actor_display_name": names.get(entry.actor_account_id),
+        "account_display_name": names.get(_subject_of(entry)),
         "subscription_id": entry.subscription_id, "summary": entry.summary, "details": entry.details,
         "created_at": entry.created_at.isoformat(),
     } for entry in entries]})
+
+
+def _subject_of(entry):
+    """Return the accountId an audit entry is about (a key user added or removed), or None."""
+    account_id = (entry.details or {}).get("account_id")
+    return account_id if isinstance(account_id, str) else None

@@ -1,4 +1,5 @@
-/* The site settings form of the settings pages: loads /api/admin/settings and saves changes. */
+/* The site settings form of the settings pages: loads /api/admin/settings and saves changes.
+ * While the support e-mail is empty, a hint explains that refused customers will see no address. */
 (function () {
   "use strict";
 
@@ -7,11 +8,23 @@
     return;
   }
   var client = window.SupportChat.client;
+  var t = window.SupportChat.i18n.t;
   var form = section.querySelector("[data-site-settings-form]");
   var status = section.querySelector("[data-site-settings-status]");
-  var texts = section.querySelector("[data-site-settings-texts]").dataset;
+  var emailHint = section.querySelector("[data-settings-email-missing]");
   var deskSelect = form.elements.service_desk_id;
   var typeSelect = form.elements.request_type_id;
+
+  function showEmailHint() {
+    var email = form.elements.support_email;
+    var missing = !email.value.trim();
+    emailHint.hidden = !missing;
+    if (missing) {
+      email.setAttribute("aria-describedby", emailHint.id);
+    } else {
+      email.removeAttribute("aria-describedby");
+    }
+  }
 
   function option(value, label, selected) {
     var node = document.createElement("option");
@@ -36,11 +49,11 @@
     form.elements.product_areas.value = (settings.product_areas || []).join("\n");
     form.elements.comment_batch_window_secs.value = settings.comment_batch_window_secs;
     form.elements.support_email.value = settings.support_email || "";
-    window.SupportChat.resize();
+    showEmailHint();
   }
 
   function load(query) {
-    status.textContent = texts.loading;
+    status.textContent = t("loading");
     return client.api("GET", "/admin/settings", undefined, query).then(function (data) {
       status.textContent = "";
       fill(data);
@@ -48,6 +61,8 @@
       status.textContent = error.message;
     });
   }
+
+  form.elements.support_email.addEventListener("input", showEmailHint);
 
   deskSelect.addEventListener("change", function () {
     load({service_desk_id: deskSelect.value});
@@ -65,11 +80,11 @@
       support_email: form.elements.support_email.value.trim() || null
     };
     client.api("PUT", "/admin/settings", payload).then(function () {
-      status.textContent = texts.saved;
+      status.textContent = t("settings_saved");
     }, function (error) {
       status.textContent = error.message;
     });
   });
 
-  load();
+  window.SupportChat.i18n.ready().then(function () { load(); });
 })();

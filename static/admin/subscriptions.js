@@ -4,7 +4,9 @@
  * (form, activate, suspend, renew), manages its key users (search among the organisation's
  * customers, add, remove), imports a CSV file and shows the audit log. Every call goes to
  * /api/admin with a context token (static/chat/client.js); the server checks that the viewer is
- * a support lead. Everything a user typed reaches the page through textContent, never as HTML.
+ * a support lead. Everything a user typed, and every name from Jira, reaches the page through
+ * textContent, never as HTML. The texts are in templates/panels/admin_strings.html; the first
+ * calls wait until the page's language is settled, and a later switch redraws what they drew.
  */
 (function () {
   "use strict";
@@ -19,7 +21,7 @@
   var live = document.getElementById("chat-live");
   var AUDIT_PAGE_SIZE = 20;
 
-  var state = {organizationId: null, productAreas: [], auditPage: 1, auditTotal: 0};
+  var state = {organizationId: null, organization: null, subscription: null, auditPage: 1, auditTotal: 0};
 
   function $(selector) {
     return root.querySelector(selector);
@@ -94,14 +96,21 @@
     form.elements.main_contact_account_id.value = subscription && subscription.main_contact_account_id || "";
   }
 
-  function showSubscription(subscription) {
+  // The texts about the open subscription: its heading, its state and its key users.
+  function describeSubscription(subscription) {
     var line = subscription
-      ? t("admin_state_line", {state: t("admin_state_" + subscription.status),
+      ? t("admin_state_line", {state: t("admin_state_" + (subscription.state || subscription.status)),
                                issue: subscription.activation_issue_key || t("admin_none")})
       : t("admin_state_none");
     $("[data-admin-sub-state]").textContent = line;
-    fillForm(subscription);
+    $("[data-admin-sub-title]").textContent = t("admin_subscription_of", {name: state.organization.name});
     showKeyUsers(subscription ? subscription.key_users : []);
+  }
+
+  function showSubscription(subscription) {
+    state.subscription = subscription;
+    fillForm(subscription);
+    describeSubscription(subscription);
     var exists = Boolean(subscription);
     $("[data-admin-activate]").disabled = !exists || subscription.status === "active";
     $("[data-admin-suspend]").disabled = !exists || subscription.status === "suspended";
@@ -123,6 +132,8 @@
 
   function openSubscription(organization) {
     state.organizationId = organization.id;
+    state.organization = organization;
+    state.subscription = null;
     $("[data-admin-subscription]").hidden = false;
     $("[data-admin-results]").textContent = "";
     var title = $("[data-admin-sub-title]");
@@ -135,7 +146,6 @@
     }).then(function (subscription) {
       // The heading changes only once the form is filled, so nobody types into a form about to be reset.
       showSubscription(subscription);
-      title.textContent = t("admin_subscription_of", {name: organization.name});
       title.focus();
     }, fail);
   }
@@ -175,13 +185,22 @@
     keyUsers.forEach(function (keyUser) {
       var name = keyUser.display_name || keyUser.account_id;
       var item = element("li");
-      item.appendChild(element("span", name + (keyUser.email ? " <" + keyUser.email + ">" : "")));
+      var who = element("span", name + (keyUser.email ? " <" + keyUser.email + ">" : ""));
+      who.appendChild(element("span", " — " + addedText(keyUser), {"class": "admin-added"}));
+      item.appendChild(who);
       item.appendChild(button(t("admin_remove", {name: ""}).trim(), function () {
         api("DELETE", orgPath("/key-users/" + encodeURIComponent(keyUser.account_id)))
           .then(afterChange(t("admin_key_user_removed", {name: name})), fail);
       }, t("admin_remove", {name: name})));
       list.appendChild(item);
     });
+  }
+
+  // "added on <day> by <name>", with the accountId when Jira returns no name.
+  function addedText(keyUser) {
+    var day = new Date(keyUser.added_at).toLocaleDateString(SupportChat.i18n.lang());
+    var by = keyUser.added_by_display_name || keyUser.added_by_account_id;
+    return by ? t("admin_key_user_added_by", {date: day, name: by}) : t("admin_key_user_added_on", {date: day});
   }
 
   function showResults(customers) {
@@ -238,12 +257,15 @@
 
   // ----- audit log -----
 
-  // The entry in the viewer's language when the page has a text for its action, else the stored English summary.
+  // The entry in the viewer's language when the page has a text for its action, else the stored
+  // summary. People appear by their Jira display name, else by their accountId.
   function describe(entry) {
     var key = "admin_action_" + entry.action;
     var details = entry.details || {};
-    var text = t(key, {organization: details.organization_name || "", account: details.account_id || "",
-                       issue: details.issue_key || "", created: details.created, updated: details.updated});
+    var text = t(key, {organization: details.organization_name || "",
+                       account: entry.account_display_name || details.account_id || "",
+                       issue: details.issue_key || "", created: details.created, updated: details.updated,
+                       settings: (details.changed || []).join(", ")});
     return text === key ? entry.summary : text;
   }
 
@@ -258,8 +280,8 @@
       }
       data.entries.forEach(function (entry) {
         var when = new Date(entry.created_at).toLocaleString(SupportChat.i18n.lang());
-        list.appendChild(element("li", t("admin_audit_entry",
-          {when: when, who: entry.actor_account_id || t("admin_system"), what: describe(entry)})));
+        var who = entry.actor_display_name || entry.actor_account_id || t("admin_system");
+        list.appendChild(element("li", t("admin_audit_entry", {when: when, who: who, what: describe(entry)})));
       });
       $("[data-admin-audit-newer]").disabled = state.auditPage <= 1;
       $("[data-admin-audit-older]").disabled = state.auditPage * AUDIT_PAGE_SIZE >= state.auditTotal;
@@ -304,16 +326,30 @@
 
   // The site's product areas, among which a subscription picks those it covers. The chat's
   // /start-form is for key users only, so the admin page reads them from the site settings.
-  api("GET", "/admin/settings").then(function (data) {
-    var fieldset = $("[data-admin-areas]");
-    ((data.settings || {}).product_areas || []).forEach(function (area, index) {
-      var id = "admin-area-" + index;
-      var label = element("label", null, {"for": id});
-      label.appendChild(element("input", null, {type: "checkbox", id: id, value: area}));
-      label.appendChild(document.createTextNode(area));
-      fieldset.appendChild(label);
+  function loadProductAreas() {
+    return api("GET", "/admin/settings").then(function (data) {
+      var fieldset = $("[data-admin-areas]");
+      ((data.settings || {}).product_areas || []).forEach(function (area, index) {
+        var id = "admin-area-" + index;
+        var label = element("label", null, {"for": id});
+        label.appendChild(element("input", null, {type: "checkbox", id: id, value: area}));
+        label.appendChild(document.createTextNode(area));
+        fieldset.appendChild(label);
+      });
+    }, fail);
+  }
+
+  // Everything below is drawn in the page's settled language; a late switch redraws it.
+  SupportChat.i18n.ready().then(function () {
+    loadProductAreas();
+    loadOrganizations();
+    loadAudit(1);
+    SupportChat.i18n.onChange(function () {
+      loadOrganizations();
+      loadAudit(state.auditPage);
+      if (state.organization && !$("[data-admin-subscription]").hidden) {
+        describeSubscription(state.subscription);
+      }
     });
-  }, fail);
-  loadOrganizations();
-  loadAudit(1);
+  });
 })();

@@ -75,9 +75,15 @@
     return path + (path.indexOf("?") >= 0 ? "&" : "?") + params.toString();
   }
 
+  // Resolve once the page's language is settled (static/chat/i18n.js), so that every call passes
+  // the language the page shows and the server writes its messages in it.
+  function languageSettled() {
+    return SupportChat.i18n && SupportChat.i18n.ready ? SupportChat.i18n.ready() : Promise.resolve();
+  }
+
   // Call the add-on's API; resolve to the parsed JSON, reject with an Error carrying status and code.
   function api(method, path, payload, query) {
-    return getToken().then(function (jwt) {
+    return languageSettled().then(function () { return getToken(); }).then(function (jwt) {
       var init = {method: method, headers: {Authorization: "JWT " + jwt, Accept: "application/json"}};
       if (payload !== undefined) {
         init.headers["Content-Type"] = "application/json";

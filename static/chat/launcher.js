@@ -1,8 +1,8 @@
 /* The portal footer's launcher: start a chat, list the viewer's chats, and open one.
  *
  * Only key users of an active subscription may start a chat. /api/eligibility reports whether the viewer is one;
- * anyone else sees why not and the channels open to them (the portal form, the support e-mail)
- * instead of the start button. A key user of several organisations picks one in the form, and
+ * anyone else sees why not and the channels open to them (the portal form, the support e-mail
+ * when set, the usage rules) instead of the start button. A key user of several organisations picks one in the form, and
  * the product areas follow that organisation's subscription.
  *
  * Nothing typed in the start form is lost on an error: the form is cleared only after the server
@@ -58,9 +58,10 @@
   function showRefusal(data) {
     launcher.querySelector("[data-refusal-message]").textContent = data.message || "";
     var channels = data.channels || {};
-    var portal = launcher.querySelector("[data-refusal-portal]");
-    portal.href = channels.portal_url || "#";
-    portal.parentNode.hidden = !channels.portal_url;
+    // The portal form and the usage rules are always listed; the page already links the site's portals.
+    if (channels.portal_url) {
+      launcher.querySelector("[data-refusal-portal]").href = channels.portal_url;
+    }
     var emailItem = launcher.querySelector("[data-refusal-email-item]");
     var email = launcher.querySelector("[data-refusal-email]");
     emailItem.hidden = !channels.support_email;

@@ -20,9 +20,10 @@
   function showRefusal(data) {
     var channels = data.channels || {};
     refusal.querySelector("[data-refusal-message]").textContent = data.message || SupportChat.i18n.t("read_only");
-    var portal = refusal.querySelector("[data-refusal-portal]");
-    portal.href = channels.portal_url || "#";
-    portal.parentNode.hidden = !channels.portal_url;
+    // The portal form and the usage rules are always listed; the page already links the site's portals.
+    if (channels.portal_url) {
+      refusal.querySelector("[data-refusal-portal]").href = channels.portal_url;
+    }
     var email = refusal.querySelector("[data-refusal-email]");
     refusal.querySelector("[data-refusal-email-item]").hidden = !channels.support_email;
     if (channels.support_email) {

@@ -1,6 +1,8 @@
 """A support lead manages a subscription through the admin page of the local Jira site: activates
 Fromagerie Durand's subscription and adds cust-alice as key user, in headless Chromium."""
 
+import re
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
@@ -43,6 +45,9 @@ def test_admin_activate_and_key_user(browser, admin_addon, jira_site, artifacts_
     admin.get_by_label("Contact principal").select_option("cust-alice")
     admin.get_by_role("button", name="Enregistrer la souscription").click()
     expect(admin.locator("#chat-live")).to_have_text("Souscription enregistrée.")
+    # Saved but never activated: "À activer", not "Suspendue".
+    expect(admin.locator("[data-admin-sub-state]")).to_contain_text("État : À activer")
+    expect(admin.locator("[data-admin-orgs] li", has_text="Fromagerie Durand")).to_contain_text("À activer")
 
     admin.get_by_role("button", name="Activer").click()
     expect(admin.locator("#chat-live")).to_have_text("Souscription activée.")
@@ -52,7 +57,12 @@ def test_admin_activate_and_key_user(browser, admin_addon, jira_site, artifacts_
     admin.get_by_role("button", name="Rechercher", exact=True).click()
     admin.get_by_role("button", name="Ajouter Alice Durand").click()
     expect(admin.locator("[data-admin-keyusers]")).to_contain_text("Alice Durand")
-    expect(admin.locator("[data-admin-audit]")).to_contain_text("utilisateur clé cust-alice ajouté à Fromagerie Durand")
+    expect(admin.locator("[data-admin-keyusers]")).to_contain_text("par Léa Petit")
+    # The audit log names people by their Jira display names, not their accountIds.
+    expect(admin.locator("[data-admin-audit]")).to_contain_text(
+        "Léa Petit : utilisateur clé Alice Durand ajouté à Fromagerie Durand")
+    expect(admin.locator("[data-admin-audit]")).not_to_contain_text("cust-alice")
+    expect(admin.locator("[data-admin-audit]")).not_to_contain_text("admin-lea")
 
     page.screenshot(path=str(artifacts_dir / f"admin-subscription-{width}.png"), full_page=True)
     frame = page.locator(ADMIN_FRAME).element_handle().content_frame()
@@ -61,3 +71,65 @@ def test_admin_activate_and_key_user(browser, admin_addon, jira_site, artifacts_
 
     response = jira_site.control("GET", "/_devsite/requests")
     assert any(entry["path"].endswith("/organization/1/user") for entry in response)
+
+
+# Texts of the admin page in each language, checked on the page in the other language. Product
+# areas, organisation and desk names are data, in French whatever the language, so none is listed.
+FRENCH_TEXTS = [
+    "Administration de la discussion", "Organisations et souscriptions", "Pas de souscription", "Gérer",
+    "Souscription de", "Référence du contrat", "Date de début", "Enregistrer la souscription", "Activer",
+    "Suspendre", "Renouveler", "Utilisateurs clés", "Rechercher", "Import CSV", "Colonnes",
+    "Journal des modifications", "créé", "Plus récents", "Plus anciens", "Réglages de la discussion",
+    "Type de demande", "Adresse e-mail du support", "Aucune adresse", "Chargement", "À activer", "État",
+]
+ENGLISH_TEXTS = [
+    "Support chat administration", "Organizations and subscriptions", "No subscription", "Manage",
+    "Subscription of", "Contract reference", "Start date", "Save the subscription", "Activate", "Suspend",
+    "Renew", "Key users", "Search", "CSV import", "Columns", "Audit log", "created", "Newer", "Older",
+    "Chat settings", "Request type", "Support e-mail address", "No address", "Loading", "Not yet active",
+    "State",
+]
+# What the page shows in each language once it is drawn, to wait for before reading it.
+DRAWN = {
+    "fr": {"manage": "Gérer Fromagerie Durand", "contract": "Référence du contrat", "start": "Date de début",
+           "save": "Enregistrer la souscription", "saved": "Souscription enregistrée.",
+           "state": "État : À activer", "audit": "Léa Petit : souscription de Fromagerie Durand créée",
+           "hint": "Aucune adresse"},
+    "en": {"manage": "Manage Fromagerie Durand", "contract": "Contract reference", "start": "Start date",
+           "save": "Save the subscription", "saved": "Subscription saved.",
+           "state": "State: Not yet active", "audit": "Léa Petit: created the subscription of Fromagerie Durand",
+           "hint": "No address"},
+}
+
+
+def shown_texts(text, candidates):
+    return [candidate for candidate in candidates if re.search(r"\b" + re.escape(candidate) + r"\b", text)]
+
+
+@pytest.mark.parametrize(("jira_locale", "browser_locale", "lang", "other_texts"), [
+    ("en_US", "fr-FR", "en", FRENCH_TEXTS),
+    ("fr_FR", "en-US", "fr", ENGLISH_TEXTS),
+], ids=["english-jira-user", "french-jira-user"])
+def test_admin_one_language(browser, admin_addon, jira_site, jira_locale, browser_locale, lang, other_texts):
+    # The Jira user's language wins over the browser's, on every text of the page.
+    jira_site.control("PATCH", "/_devsite/users/admin-lea", json={"locale": jira_locale})
+    context = browser.new_context(locale=browser_locale, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{jira_site.url}/login?as=admin-lea&next={ADMIN_PAGE}")
+    admin = page.frame_locator(ADMIN_FRAME)
+    drawn = DRAWN[lang]
+
+    expect(admin.locator("html")).to_have_attribute("lang", lang)
+    admin.get_by_role("button", name=drawn["manage"]).click()
+    admin.get_by_label(drawn["contract"]).fill("CT-2026-002")
+    admin.get_by_label(drawn["start"]).fill("2026-01-01")
+    admin.get_by_role("button", name=drawn["save"]).click()
+    expect(admin.locator("#chat-live")).to_have_text(drawn["saved"])
+    expect(admin.locator("[data-admin-sub-state]")).to_contain_text(drawn["state"])
+    expect(admin.locator("[data-admin-audit]")).to_contain_text(drawn["audit"])
+    expect(admin.locator("[data-settings-email-missing]")).to_contain_text(drawn["hint"])
+    expect(admin.locator("[data-site-settings-status]")).to_be_empty()
+
+    assert shown_texts(admin.locator("body").inner_text(), other_texts) == []
+    context.close()

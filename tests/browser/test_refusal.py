@@ -40,6 +40,8 @@ def test_refusal_footer(browser, jira_site, chat_addon, artifacts_dir):
         "href", f"{jira_site.url}/servicedesk/customer/portals")
     expect(footer.get_by_role("link", name=f"Écrire à {SUPPORT_EMAIL}")).to_have_attribute(
         "href", f"mailto:{SUPPORT_EMAIL}")
+    expect(footer.get_by_role("link", name="Lire les règles d'utilisation de la discussion")).to_have_attribute(
+        "href", "/guide/rules?lang=fr")
     expect(footer.get_by_role("button", name="Démarrer une discussion")).to_have_count(0)
     expect(footer.locator("[data-start-form]")).to_be_hidden()
 
@@ -64,3 +66,28 @@ def test_refusal_request_panel_read_only(browser, jira_site, chat_addon):
     expect(panel.locator("[data-refusal-message]")).to_contain_text("Seuls les utilisateurs clés")
     expect(panel.get_by_role("link", name="Créer une demande depuis le portail")).to_be_visible()
     assert serious_violations(frame_of(page, REQUEST_FRAME)) == []
+
+
+# The refusal's French texts, none of which may show to a Jira user who reads English.
+FRENCH_REFUSAL_TEXTS = ["La discussion en direct", "Le support reste joignable", "Créer une demande",
+                        "Lire les règles", "Mes discussions", "Seuls les utilisateurs clés", "Écrire à"]
+
+
+def test_refusal_without_email_english_user(browser, jira_site, chat_addon):
+    # No support e-mail in the settings: the portal form and the usage rules are still listed,
+    # in the viewer's Jira language (English) although the browser prefers French.
+    jira_site.control("PATCH", f"/_devsite/users/{NON_KEY_CUSTOMER}", json={"locale": "en_US"})
+
+    page = logged_in_page(browser, jira_site.url, NON_KEY_CUSTOMER, PORTAL)
+    footer = page.frame_locator(FOOTER_FRAME)
+    expect(footer.get_by_role("heading", name="Live chat is not open to you")).to_be_visible()
+    expect(footer.locator("[data-refusal-message]")).to_contain_text("Only key users")
+    expect(footer.get_by_role("link", name="Raise a request in the portal")).to_have_attribute(
+        "href", f"{jira_site.url}/servicedesk/customer/portals")
+    expect(footer.get_by_role("link", name="Read the chat's usage rules")).to_have_attribute(
+        "href", "/guide/rules?lang=en")
+    expect(footer.locator("[data-refusal-email-item]")).to_be_hidden()
+    expect(footer.locator(".chat-channels li:visible")).to_have_count(2)
+
+    text = footer.locator("body").inner_text()
+    assert [french for french in FRENCH_REFUSAL_TEXTS if french in text] == []
