@@ -64,12 +64,13 @@ def create_app(overrides=None):
 
 def _register_blueprints(app):
     from .atlassian import descriptor, lifecycle, webhooks
-    from .web import admin_api, api, guide, panels, settings_api
+    from .web import admin_api, api, guide, panels, settings_api, sla_api
 
     app.register_blueprint(descriptor.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(settings_api.bp)
+    app.register_blueprint(sla_api.bp)
     app.register_blueprint(guide.bp)
     app.register_blueprint(lifecycle.bp)
     app.register_blueprint(webhooks.bp)
@@ -86,6 +87,7 @@ def _register_webhook_processing(app):
 def _register_realtime(app):
     from .access import models as access_models  # noqa: F401  (registers the subscription tables)
     from .chat import models as chat_models  # noqa: F401  (registers the chat tables)
+    from .sla import models as sla_models  # noqa: F401  (registers the SLA tables)
     from .realtime import create_pubsub
 
     # One publish/subscribe layer per process: gunicorn runs create_app in each worker after
@@ -103,6 +105,10 @@ def _register_realtime(app):
     from .access import subscriptions
 
     subscriptions.init_app(app)  # expires subscriptions past their end date, at start-up and hourly
+
+    from .sla import sweeper
+
+    sweeper.init_app(app)  # the SLA clock, and the sweep that fires warnings and breaches
 
 
 def _register_security_headers(app):
@@ -137,3 +143,7 @@ def _register_cli(app):
         """Migrate the database named by DATABASE_URL to REVISION."""
         migrate.upgrade(app.extensions["database"], revision)
         click.echo(f"Database migrated to {revision}.")
+
+    from .sla.cli import sla_cli
+
+    app.cli.add_command(sla_cli)  # app.py also serves it without create_app: see standalone_app

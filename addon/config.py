@@ -140,9 +140,14 @@ def load_config(overrides=None):
         "JIRA_RETRY_MAX_SECS": float(get("JIRA_RETRY_MAX_SECS", "30")),
         "JIRA_RETRY_AFTER_MAX_SECS": float(get("JIRA_RETRY_AFTER_MAX_SECS", "60")),
         "INSTALL_KEY_TIMEOUT_SECS": float(get("INSTALL_KEY_TIMEOUT_SECS", "5")),
+        # The SLA sweeper (addon.sla.sweeper): on or off in this process, and its period in seconds.
+        "SLA_SWEEPER": get("SLA_SWEEPER", "true") not in (False, "false", "0", ""),
+        "SLA_SWEEP_INTERVAL_SECS": float(get("SLA_SWEEP_INTERVAL_SECS", "0.5")),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_SUPPORTED_LOCALES": ["fr", "en"],
     }
+    if overrides.get("SLA_NOW") is not None and environment != "test":
+        raise ConfigError("SLA_NOW replaces the clock of SLA deadlines; it is accepted only with ADDON_ENV=test")
     for name, value in overrides.items():
         config.setdefault(name, value)
     return config

@@ -14,6 +14,33 @@ DEFAULTS = {
     # Jira's per-issue write limits and JSM's e-mail per public comment do not flood anyone.
     "comment_batch_window_secs": 60,
     "support_email": None,
+    # The SLA (see addon.sla.policy for the shapes and their validation). None: Europe/Paris,
+    # Monday to Friday 09:00-12:00 and 14:00-18:00, French public holidays.
+    "sla_calendar": None,
+    # Response windows in business minutes per Jira priority, for each subscription tier.
+    # A subscription whose tier is not listed gets the "standard" policy.
+    "sla_policies": {
+        "standard": {
+            "first_response_minutes": {"Highest": 60, "High": 120, "Medium": 240, "Low": 480, "Lowest": 960},
+            "next_response_minutes": None,
+            "pause_while_waiting_for_customer": True,
+            "warning_percent": 75,
+            "escalation": {"internal_comment": True, "notify_account_ids": [], "notify_groups": [],
+                           "raise_priority_to": None, "breached_property": True, "panel_alert": True},
+        },
+        "premium": {
+            "first_response_minutes": {"Highest": 30, "High": 60, "Medium": 120, "Low": 240, "Lowest": 480},
+            "next_response_minutes": {"Highest": 60, "High": 120, "Medium": 240, "Low": 480, "Lowest": 960},
+            "pause_while_waiting_for_customer": True,
+            "warning_percent": 75,
+            "escalation": {"internal_comment": True, "notify_account_ids": [], "notify_groups": [],
+                           "raise_priority_to": "Highest", "breached_property": True, "panel_alert": True},
+        },
+    },
+    # The impact chosen on the chat start form, as a Jira priority name of the policies.
+    "impact_priorities": {"blocking": "High", "degraded": "Medium", "question": "Low"},
+    # Jira statuses in which the request waits for the customer (compared without case).
+    "waiting_for_customer_statuses": ["Waiting for customer", "En attente du client"],
 }
 
 CHAT_REQUEST_TYPE_NAME = "Chat"

@@ -6,7 +6,17 @@ from urllib.parse import urlsplit
 
 from flask import Flask, jsonify
 
-from . import control, oauth, rest_auth, rest_issues, rest_platform, rest_requests, rest_servicedesk, webhooks
+from . import (
+    control,
+    oauth,
+    rest_auth,
+    rest_issues,
+    rest_notify,
+    rest_platform,
+    rest_requests,
+    rest_servicedesk,
+    webhooks,
+)
 from .faults import FaultMiddleware
 from .state import site
 
@@ -46,7 +56,7 @@ def create_site(base_url):
     app.config["DEVSITE_BASE_URL"] = site.base_url
 
     rest_auth.register(app)
-    for blueprint in (control.bp, oauth.bp, rest_platform.bp, rest_issues.bp,
+    for blueprint in (control.bp, oauth.bp, rest_platform.bp, rest_issues.bp, rest_notify.bp,
                       rest_servicedesk.bp, rest_requests.bp):
         app.register_blueprint(blueprint)
     _register_pages(app)

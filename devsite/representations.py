@@ -1,7 +1,7 @@
 """JSON shapes of Jira's REST API (platform v2/v3 and servicedeskapi) built from the records."""
 
 from .records import epoch_millis, jira_time
-from .seed import RESOLUTIONS, STATUSES
+from .seed import PRIORITIES, RESOLUTIONS, STATUSES
 from .state import site
 
 STATUS_CATEGORY_NAMES = {"new": "To Do", "indeterminate": "In Progress", "done": "Done"}
@@ -118,7 +118,7 @@ def issue_fields(issue, version=3):
                        if issue.resolution else None),
         "project": project_json(issue),
         "issuetype": {"id": "10100", "name": "Service Request", "subtask": False},
-        "priority": {"name": issue.priority},
+        "priority": {"id": PRIORITIES.get(issue.priority), "name": issue.priority},
         "labels": list(issue.labels),
         "reporter": user_json(issue.reporter),
         "creator": user_json(issue.reporter),

@@ -22,6 +22,17 @@ SESSION_COOKIE = "devsite_user"
 ANONYMOUS_PATHS = ("/rest/api/2/serverInfo", "/rest/api/3/serverInfo")
 LOGGED_PREFIXES = ("/rest/", "/oauth2/")
 
+# Each Connect scope with the scopes it implies, from Atlassian's "Scopes for Connect apps" table.
+IMPLIED_SCOPES = {
+    "READ": {"READ"},
+    "WRITE": {"WRITE", "READ"},
+    "DELETE": {"DELETE", "WRITE", "READ"},
+    "PROJECT_ADMIN": {"PROJECT_ADMIN", "DELETE", "WRITE", "READ"},
+    "ADMIN": {"ADMIN", "PROJECT_ADMIN", "DELETE", "WRITE", "READ"},
+    "ACT_AS_USER": {"ACT_AS_USER"},
+    "ACCESS_EMAIL_ADDRESSES": {"ACCESS_EMAIL_ADDRESSES"},
+}
+
 
 def register(app):
     app.before_request(_authenticate)
@@ -64,6 +75,23 @@ def caller():
 def require_agent(message="You do not have permission to do this; it requires a Jira Service Management agent."):
     if not site.is_agent(g.account_id):
         raise Forbidden(message)
+
+
+def require_scope(scope):
+    """Raise Forbidden when the calling app's descriptor grants `scope` neither directly nor by implication.
+
+    Scopes limit only the calls an app makes (with a JWT, or a Bearer token it obtained). A person
+    logged in to the site calls with their own permissions.
+    """
+    app = g.get("app")
+    if app is None:
+        return
+    granted = set()
+    for declared in app.descriptor.get("scopes", []):
+        granted |= IMPLIED_SCOPES.get(str(declared).upper(), set())
+    if scope not in granted:
+        raise Forbidden(f"The app {app.key!r} is not allowed to call {request.method} {request.path}: "
+                        f"it needs the {scope} scope in its descriptor.")
 
 
 def _authenticate():

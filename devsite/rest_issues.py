@@ -77,12 +77,27 @@ def edit_issue(version, key):
             labels.remove(operation["remove"])
         if "set" in operation:
             labels = list(operation["set"])
-    priority = fields.get("priority", {}).get("name") if isinstance(fields.get("priority"), dict) else None
     unknown = set(fields) - {"labels", "priority"}
     if unknown:
         return error_response(400, f"Field(s) {sorted(unknown)} cannot be set on this local site.")
+    priority = None
+    if "priority" in fields:
+        priority = _priority_name(fields["priority"])
+        if priority is None:
+            return jsonify({"errorMessages": [], "errors": {"priority": (
+                f"The priority {fields['priority']!r} does not exist; give the name or id of one of "
+                f"{', '.join(seed.PRIORITIES)}.")}}), 400
     site.update_issue(issue.key, caller(), labels=labels, priority=priority)
     return "", 204
+
+
+def _priority_name(value):
+    """Return the name of the priority that `value` ({"name": ...} or {"id": ...}) names, or None."""
+    if not isinstance(value, dict):
+        return None
+    if value.get("name") in seed.PRIORITIES:
+        return value["name"]
+    return next((name for name, priority_id in seed.PRIORITIES.items() if priority_id == str(value.get("id"))), None)
 
 
 # -- comments ------------------------------------------------------------------------------

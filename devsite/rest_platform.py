@@ -1,14 +1,15 @@
-"""Jira platform REST: server info, users and groups, permissions, notify, a small JQL search."""
+"""Jira platform REST: server info, users and groups, permissions, a small JQL search."""
 
 import re
 
 from flask import Blueprint, jsonify, request
 
 from . import seed
+from .jql import jql_matchers
 from .records import jira_time, now
 from .representations import issue_json, status_json, user_json
-from .rest_auth import caller, error_response, require_agent
-from .state import Forbidden, SiteError, site
+from .rest_auth import caller, error_response
+from .state import Forbidden, site
 
 bp = Blueprint("rest_platform", __name__)
 
@@ -148,62 +149,7 @@ def _project_key(project):
     return next((d.project_key for d in site.service_desks.values() if project in (d.project_id, d.project_key)), None)
 
 
-@bp.post(f"{API}/issue/<key>/notify")
-def notify(version, key):
-    require_agent("You do not have permission to send notifications for this issue.")
-    issue = site.issue(key)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not (body.get("textBody") or body.get("htmlBody")):
-        return error_response(400, "The notification needs a textBody or an htmlBody.")
-    with site.lock:
-        site.notifications.append({"issue_key": issue.key, "by": caller(), "subject": body.get("subject"),
-                                   "textBody": body.get("textBody"), "htmlBody": body.get("htmlBody"),
-                                   "to": body.get("to", {}), "restrict": body.get("restrict")})
-    return "", 204
-
-
-# -- search: only `issue.property[key].path = value`, `key in (...)` and `project = X`, joined by AND.
-
-_CLAUSE_PATTERNS = [
-    (re.compile(r'^issue\.property\[([^\]]+)\]\.([\w.]+)\s*=\s*"?([^"]*?)"?$', re.I), "property"),
-    (re.compile(r"^key\s+in\s*\(([^)]*)\)$", re.I), "keys"),
-    (re.compile(r'^(?:key|issuekey)\s*=\s*"?([\w-]+)"?$', re.I), "key"),
-    (re.compile(r'^project\s*=\s*"?([\w-]+)"?$', re.I), "project"),
-]
-
-
-def jql_matcher(clause):
-    clause = clause.strip()
-    for pattern, kind in _CLAUSE_PATTERNS:
-        match = pattern.match(clause)
-        if not match:
-            continue
-        if kind == "property":
-            prop, path, expected = match.groups()
-            return lambda issue: str(_dig(issue.properties.get(prop), path)).lower() == expected.lower()
-        if kind == "keys":
-            keys = {k.strip().strip('"').upper() for k in match.group(1).split(",") if k.strip()}
-            return lambda issue: issue.key in keys
-        if kind == "key":
-            return lambda issue, k=match.group(1).upper(): issue.key == k
-        return lambda issue, p=match.group(1).upper(): issue.project_key == p
-    raise SiteError(f"Error in the JQL query: this local site does not support the clause {clause!r}.")
-
-
-def jql_matchers(jql):
-    """Predicates on issues, one per AND-joined clause of `jql` (ORDER BY already removed)."""
-    return [jql_matcher(c) for c in re.split(r"\s+and\s+", jql, flags=re.I) if c.strip()]
-
-
-def _dig(value, path):
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return value
-
+# -- search: see devsite.jql for the clauses this site understands.
 
 @bp.route(f"{API}/search/jql", methods=["GET", "POST"])
 def search(version):

@@ -29,6 +29,8 @@ TRANSITIONS = {
     "Closed": ("51", "Close"),
 }
 CUSTOMER_VISIBLE_STATUSES = {"Waiting for customer", "Resolved", "Closed"}
+# Jira's default priorities, highest first: name -> id.
+PRIORITIES = {"Highest": "1", "High": "2", "Medium": "3", "Low": "4", "Lowest": "5"}
 RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002", "Cannot Reproduce": "10003"}
 
 AGENT_PERMISSIONS = {"BROWSE_PROJECTS", "ADD_COMMENTS", "TRANSITION_ISSUES", "SERVICEDESK_AGENT",

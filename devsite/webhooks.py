@@ -19,9 +19,9 @@ import uuid
 import requests
 
 from . import connect_auth
+from .jql import jql_matchers
 from .records import epoch_millis, now
 from .representations import comment_json, issue_fields, rest_url, text_to_adf, user_json
-from .rest_platform import jql_matchers
 from .state import SiteError, site
 
 log = logging.getLogger(__name__)

@@ -129,8 +129,11 @@ class AddonServer:
 
 
 def stop_background(app):
-    """Stop the app's background parts (outbox, socket hub, pub/sub) that it started."""
+    """Stop the app's background parts (SLA sweeper, outbox, socket hub, pub/sub) that it started."""
     extensions = app.extensions
+    sweeper = extensions.pop("sla_sweeper", None)
+    if sweeper is not None:
+        sweeper.stop()
     scheduler = extensions.pop("subscription_scheduler", None)
     if scheduler is not None and scheduler.running:
         scheduler.shutdown(wait=False)

@@ -233,14 +233,24 @@ def test_admin_pages_need_admin(descriptor, module_type):
 
 def test_entity_property_extractions(descriptor):
     [index] = descriptor["modules"]["jiraEntityProperties"]
-    [configuration] = index["keyConfigurations"]
-    types = {item["objectName"]: item["type"] for item in configuration["extractions"]}
+    configurations = {item["propertyKey"]: item for item in index["keyConfigurations"]}
+    chat_types = {item["objectName"]: item["type"] for item in configurations["supportchat"]["extractions"]}
+    sla_types = {item["objectName"]: item["type"] for item in configurations["supportchat.sla"]["extractions"]}
     assert index["entityType"] == "issue"
-    assert configuration["propertyKey"] == "supportchat"
-    assert types == {
-        "enabled": "string", "state": "string", "openedBy": "user",
-        "firstResponseDue": "date", "slaBreached": "string", "organizationId": "string",
+    assert set(configurations) == {"supportchat", "supportchat.sla"}
+    assert chat_types == {"enabled": "string", "state": "string", "openedBy": "user", "organizationId": "string"}
+    assert sla_types == {
+        "state": "string", "breached": "string", "warned": "string", "deadline": "date",
+        "warningAt": "date", "tier": "string", "priority": "string",
     }
+
+
+def test_entity_property_aliases_unique(descriptor):
+    # JQL names a field by its alias, so one alias may stand for only one extraction.
+    aliases = [extraction["alias"] for module in descriptor["modules"]["jiraEntityProperties"]
+               for configuration in module["keyConfigurations"] for extraction in configuration["extractions"]]
+    assert len(aliases) == len(set(aliases))
+    assert "chatSlaBreached" in aliases
 
 
 # The gunicorn configuration is loaded in a fresh interpreter, as gunicorn would load it.

@@ -190,6 +190,11 @@ class JiraClient:
         with self.session.idempotent(idempotent):
             self.jira.post(f"rest/api/3/issue/{_segment(key)}/transitions", json=body)
 
+    def set_priority(self, key, priority_name):
+        """Set the priority of issue `key` by name. The call is a PUT, so a retry changes nothing more."""
+        self.request("PUT", f"rest/api/3/issue/{_segment(key)}",
+                     json={"fields": {"priority": {"name": priority_name}}})
+
     def notify(self, key, subject, text_body, html_body, to):
         """Ask Jira to mail `to` (Jira's notify recipients object) about issue `key`."""
         body = {"subject": subject, "textBody": text_body, "htmlBody": html_body, "to": to}

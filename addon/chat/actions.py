@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from ..access.keyusers import is_key_user_of
 from ..errors import InvalidInput, PermissionDenied
 from ..models import utcnow
+from ..sla import clock as sla_clock
 from ..sync.comment_text import normalize_text, validate_message
 from . import fanout
 from .models import (
@@ -69,12 +70,18 @@ def lock_conversation(session, conversation_id):
     return session.execute(statement).scalar_one()
 
 
-def insert_message(session, conversation, **fields):
+def insert_message(session, conversation, *, human_agent=False, **fields):
+    """Store a message under the conversation's lock, with the next `seq`, and update its SLA clock.
+
+    `human_agent` is True when a person of the support side wrote it. Only such public messages
+    meet the first-response clock, and an app user's or another app's comment never does.
+    """
     conversation.last_seq += 1
     conversation.updated_at = utcnow()
     message = Message(conversation_id=conversation.id, seq=conversation.last_seq, **fields)
     session.add(message)
     session.flush()
+    sla_clock.on_message(session, conversation, message, human_agent=human_agent)
     return message
 
 
@@ -146,6 +153,8 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
             origin=Origin.CHAT,
             sync_state=SyncState.PENDING,
             next_sync_at=utcnow(),
+            # Agents in the chat are people signed in to Jira; app users never use the chat.
+            human_agent=viewer.is_agent,
         )
         payload = fanout.message_payload(conversation, message)
 

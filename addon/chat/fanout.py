@@ -15,8 +15,8 @@ from .models import Visibility
 
 log = logging.getLogger(__name__)
 
-# Frames about Jira delivery and the customer's connection are for the support side only.
-AGENT_ONLY_TYPES = ("sync", "presence")
+# Frames about Jira delivery, the customer's connection and the SLA clock are for the support side only.
+AGENT_ONLY_TYPES = ("sync", "presence", "sla")
 
 
 def channel_of(installation_id, conversation_id):

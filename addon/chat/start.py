@@ -10,6 +10,7 @@ from ..atlassian.jira_client import jira_client_for
 from ..atlassian.jira_errors import JiraError
 from ..errors import AddonError, InvalidInput, NotFound, PermissionDenied
 from ..settings import CHAT_REQUEST_TYPE_NAME, get_settings
+from ..sla import clock as sla_clock
 from ..sync.comment_text import normalize_text, validate_message
 from . import fanout
 from .access import Rejection, rejection_error, rejection_of
@@ -213,6 +214,7 @@ def start_chat(viewer, *, summary, product_area, impact, message, client_message
         )
         session.add(first)
         session.flush()
+        sla_clock.start_first_response(session, conversation, subscription.sla_tier)
         payload = fanout.message_payload(conversation, first)
 
     log.info("Chat started on %s for client_key %s (conversation %s)", issue_key, viewer.client_key, conversation.id)

@@ -14,6 +14,7 @@ from ..chat import fanout
 from ..chat.actions import database, find_by_client_id, insert_message, lock_conversation
 from ..chat.models import AuthorRole, ConversationState, Message, MessageKind, Origin, SyncState, Visibility
 from ..models import utcnow
+from ..sla import clock as sla_clock
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def _record_status(event, conversation_id, item, key):
         else:
             conversation.state = new_state
             conversation.jira_status = to_name
+            sla_clock.on_status(session, conversation)
         message = insert_message(
             session, conversation, client_message_id=key,
             author_account_id=actor.get("accountId"), author_role=AuthorRole.SYSTEM,

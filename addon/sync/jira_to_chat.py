@@ -36,6 +36,7 @@ from ..chat.models import (
     Visibility,
 )
 from ..models import WebhookEvent, utcnow
+from ..sla import clock as sla_clock
 from .comment_text import from_jira_body, normalize_text
 from .jira_status import record_status_changes
 from .outbox_write import INTERNAL_PROPERTY_KEY, MESSAGES_PROPERTY_KEY
@@ -161,12 +162,16 @@ def _store(conversation_id, comment_id, fields, context):
         if not _is_newer(fields["jira_comment_updated"], message.jira_comment_updated):
             log.info("Webhook %s: message %s already shows this or a newer version", context, message.id)
             return None
+        shared = message.visibility == Visibility.INTERNAL and fields["visibility"] == Visibility.PUBLIC
         message.body = fields["body"]
         message.visibility = fields["visibility"]
         message.author_name = fields["author_name"] or message.author_name
         message.jira_comment_updated = fields["jira_comment_updated"]
         message.edited_at = fields["edited_at"] or utcnow()
         session.flush()
+        if shared:
+            # An internal note shared with the customer is a public reply from then on.
+            sla_clock.on_message(session, conversation, message, human_agent=fields["human_agent"])
         log.info("Webhook %s: message %s updated (seq %s)", context, message.id, message.seq)
         return fanout.message_payload(conversation, message)
 
@@ -180,6 +185,7 @@ def _message_fields(installation, conversation_id, comment):
     return {
         "author_account_id": author.get("accountId"),
         "author_role": role_of(author, conversation),
+        "human_agent": is_human_agent(author, conversation),
         "author_name": author.get("displayName"),
         "visibility": Visibility.INTERNAL if is_internal(comment) else Visibility.PUBLIC,
         "kind": MessageKind.MESSAGE,
@@ -200,6 +206,17 @@ def role_of(author, conversation):
     if author.get("accountId") == conversation.opened_by_account_id or author.get("accountType") == "customer":
         return AuthorRole.CUSTOMER
     return AuthorRole.AGENT
+
+
+def is_human_agent(author, conversation):
+    """Tell whether a comment's author is a person of the support side, whose public comment
+    answers the customer: a licensed "atlassian" account other than the request's opener.
+
+    App users (ours, which writes for customers when Jira refuses to act as them, and other apps'
+    automation) and customers never are.
+    """
+    return (author.get("accountType") == "atlassian"
+            and role_of(author, conversation) == AuthorRole.AGENT)
 
 
 def is_internal(comment):

@@ -30,6 +30,7 @@ from ..chat.models import Conversation, Impact, Message, ReadMark, Visibility
 from ..chat.start import areas_of, start_chat, subscription_for
 from ..errors import AddonError, InvalidInput
 from ..settings import get_settings
+from ..sla.clock import sla_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -69,7 +70,7 @@ def load_conversation(conversation_id):
     return viewer, access_conversation(viewer, conversation_id)
 
 
-def conversation_json(conversation, unread=None, viewer=None):
+def conversation_json(conversation, unread=None, viewer=None, with_sla=False):
     data = {
         "id": conversation.id,
         "issue_key": conversation.issue_key,
@@ -88,6 +89,8 @@ def conversation_json(conversation, unread=None, viewer=None):
         data["can_write"] = can_write(viewer, conversation)
         if viewer.is_agent:
             data["customer_access"] = writer_status(conversation)
+        if with_sla:
+            data["sla"] = sla_view(conversation, viewer)
     return data
 
 
@@ -201,7 +204,7 @@ def create_chat():
         impact=body.get("impact"), message=body.get("message"),
         client_message_id=body.get("client_message_id"), organization_id=body.get("organization_id"),
     )
-    return jsonify({"conversation": conversation_json(conversation, viewer=viewer)}), 201
+    return jsonify({"conversation": conversation_json(conversation, viewer=viewer, with_sla=True)}), 201
 
 
 @bp.get("/chats")
@@ -222,7 +225,8 @@ def chat_by_issue(issue_key):
         # The agent panel names the project; the portal's request panel does not.
         require_agent(viewer)
     conversation = access_conversation_by_issue(viewer, issue_key)
-    return jsonify({"conversation": conversation_json(conversation, unread_count(viewer, conversation), viewer)})
+    return jsonify({"conversation": conversation_json(conversation, unread_count(viewer, conversation), viewer,
+                                                      with_sla=True)})
 
 
 @bp.get("/chats/<int:conversation_id>/messages")

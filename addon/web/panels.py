@@ -5,7 +5,9 @@ iframe JWT whose qsh matches the exact URL. The viewer and the site come from th
 (`flask.g.connect`); the context parameters Jira appends (`xdm_e`, `cp`, `lic`, `cv`) are never
 read for identity.
 
-Language: French unless the URL carries `lang` or the browser prefers English (addon.i18n).
+Language: the server renders French unless the URL carries `lang` or the browser prefers English
+(addon.i18n). Each page embeds its texts in both languages, and static/chat/i18n.js switches the
+whole page to the viewer's Jira language once the page script learns it.
 """
 
 import json
@@ -29,17 +31,29 @@ def first_arg(*names):
     return ""
 
 
-def chat_strings():
-    """Return the chat scripts' texts in every language, so the page can follow the Jira locale
-    that AP.user.getLocale() reports without reloading (the iframe URL is signed by Jira)."""
+# The string tables of templates/panels/ that the pages embed: every page has the chat's, the
+# settings pages also the admin screens'.
+CHAT_STRINGS = ("panels/chat_strings.html",)
+ADMIN_STRINGS = CHAT_STRINGS + ("panels/admin_strings.html", "panels/sla_strings.html")
+
+
+def page_strings(templates=CHAT_STRINGS):
+    """Return the texts of the string-table `templates` in every language, merged per language.
+
+    The page carries both languages so that its script can follow the Jira locale that
+    AP.user.getLocale() reports without reloading, because the iframe URL is signed by Jira.
+    """
     strings = {}
     for language in SUPPORTED_LOCALES:
         with force_locale(language):
-            strings[language] = json.loads(render_template("panels/chat_strings.html"))
+            merged = {}
+            for template in templates:
+                merged.update(json.loads(render_template(template)))
+            strings[language] = merged
     return strings
 
 
-def render_panel(template, surface, size_to_parent=False, **context):
+def render_panel(template, surface, size_to_parent=False, string_tables=CHAT_STRINGS, **context):
     """Render an iframe page with the verified site and viewer from the request's JWT."""
     connect = g.connect
     return render_template(
@@ -49,7 +63,7 @@ def render_panel(template, surface, size_to_parent=False, **context):
         size_to_parent=size_to_parent,
         site_url=connect.installation.base_url,
         account_id=connect.account_id,
-        chat_strings=chat_strings(),
+        chat_strings=page_strings(string_tables),
         **context,
     )
 
@@ -104,7 +118,7 @@ def dashboard():
 def project_settings():
     return render_panel(
         "panels/project_settings.html", surface="project-settings", size_to_parent=True,
-        project_key=first_arg("projectKey"),
+        string_tables=ADMIN_STRINGS, project_key=first_arg("projectKey"),
     )
 
 
@@ -112,11 +126,13 @@ def project_settings():
 @require_jwt("computed")
 @require_admin
 def admin_settings():
-    return render_panel("panels/admin_settings.html", surface="admin-settings", size_to_parent=True)
+    return render_panel("panels/admin_settings.html", surface="admin-settings", size_to_parent=True,
+                        string_tables=ADMIN_STRINGS)
 
 
 @bp.get("/admin/configure")
 @require_jwt("computed")
 @require_admin
 def configure():
-    return render_panel("panels/configure.html", surface="configure", size_to_parent=True)
+    return render_panel("panels/configure.html", surface="configure", size_to_parent=True,
+                        string_tables=ADMIN_STRINGS)

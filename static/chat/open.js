@@ -28,6 +28,9 @@
       // Participants who did not open the chat read it; the server refuses their messages anyway.
       view.readOnly();
     }
+    if (SupportChat.sla) {
+      SupportChat.sla.attach(view, conversation, role);
+    }
     channel.on("message", resize);
     channel.on("error", function (frame) {
       if (frame.code === "not_found" || frame.code === "forbidden" || frame.status === 403 || frame.status === 4403) {

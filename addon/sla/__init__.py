@@ -1,0 +1,1 @@
+"""Service-level agreements: business calendars, first-response clocks, warnings and escalation."""

@@ -1,0 +1,234 @@
+"""The JSON form of a business calendar: parsing, validation and the error it raises.
+
+Times are kept as minutes since midnight (0 to 1440) and intervals as (start, end) pairs of those
+minutes, sorted by start. Every error message starts with the path of the invalid value, states
+what is wrong with it and what to write instead.
+"""
+
+import json
+import re
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINUTES_PER_DAY = 24 * 60
+
+REQUIRED_KEYS = ("timezone", "hours", "holidays")
+OPTIONAL_KEYS = ("closed_days", "worked_holidays", "special_days")
+HOLIDAY_KEYS = ("country", "subdivision")
+
+_TIME_PATTERN = re.compile(r"(\d\d):(\d\d)")
+_DATE_PATTERN = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+class CalendarError(ValueError):
+    """An invalid calendar, or a calendar with no opening hours where some are needed.
+
+    `field` is the path of the offending JSON value (`"hours.mon[1]"`), or None when the error is
+    about the calendar as a whole. The message starts with that path.
+    """
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+def invalid(field, problem):
+    """Return a CalendarError about the JSON value at path `field`."""
+    return CalendarError(f"{field}: {problem}", field=field)
+
+
+def show(value):
+    """Render a JSON value for an error message, shortened when long."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parse_time(text, field, role):
+    match = _TIME_PATTERN.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise invalid(field, f'{role} {show(text)} is not a time in "HH:MM" form; write e.g. "09:00"')
+    hours, minutes = int(match[1]), int(match[2])
+    if role == "end" and (hours, minutes) == (24, 0):
+        return MINUTES_PER_DAY
+    if hours > 23 or minutes > 59:
+        raise invalid(
+            field, f'{role} {show(text)} is not a valid time; use 00:00 to 23:59, '
+            f'and "24:00" only as an end for midnight at the end of the day',
+        )
+    return hours * 60 + minutes
+
+
+def format_time(minute):
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _format_interval(interval):
+    return f"{format_time(interval[0])}-{format_time(interval[1])}"
+
+
+def parse_intervals(value, field):
+    """Parse a list of ["HH:MM", "HH:MM"] pairs, rejecting bad times, empty and overlapping intervals."""
+    if not isinstance(value, list):
+        raise invalid(
+            field, f'{show(value)} is not a list of [start, end] intervals; '
+            f'write e.g. [["09:00", "12:00"], ["14:00", "18:00"]], or [] for closed',
+        )
+    intervals = []
+    for index, pair in enumerate(value):
+        where = f"{field}[{index}]"
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise invalid(where, f'{show(pair)} is not a [start, end] pair; write e.g. ["09:00", "12:00"]')
+        start = _parse_time(pair[0], where, "start")
+        end = _parse_time(pair[1], where, "end")
+        if end <= start:
+            raise invalid(
+                where, f"end {pair[1]} is not after start {pair[0]}; write the opening time first, "
+                f'and split an interval that crosses midnight into one ending at "24:00" and one '
+                f'starting at "00:00" the next day',
+            )
+        intervals.append((start, end, where))
+
+    intervals.sort()
+    for (_, previous_end, previous_where), (start, end, where) in zip(intervals, intervals[1:]):
+        if start < previous_end:
+            raise invalid(
+                where, f"{_format_interval((start, end))} overlaps {previous_where}, which ends at "
+                f"{format_time(previous_end)}; merge the two intervals or make one end before "
+                "the other starts",
+            )
+    return tuple((start, end) for start, end, _ in intervals)
+
+
+def _parse_date(text, field):
+    if isinstance(text, str) and _DATE_PATTERN.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise invalid(field, f'{show(text)} is not a valid date in "YYYY-MM-DD" form; write e.g. "2026-12-24"')
+
+
+def parse_dates(value, field):
+    """Parse a list of "YYYY-MM-DD" dates into a frozenset."""
+    if not isinstance(value, list):
+        raise invalid(field, f'{show(value)} is not a list of dates; write e.g. ["2026-12-24"], or []')
+    return frozenset(_parse_date(text, f"{field}[{index}]") for index, text in enumerate(value))
+
+
+def parse_special_days(value):
+    """Parse special_days: a dict from date to that day's intervals."""
+    if not isinstance(value, dict):
+        raise invalid(
+            "special_days", f'{show(value)} is not an object of dates to intervals; '
+            f'write e.g. {{"2026-12-31": [["09:00", "12:00"]]}}',
+        )
+    return {
+        _parse_date(text, f"special_days.{text}"): parse_intervals(intervals, f"special_days.{text}")
+        for text, intervals in value.items()
+    }
+
+
+def parse_hours(value):
+    """Parse the weekly hours into a tuple of seven interval tuples, Monday first. A missing
+    weekday is closed, but at least one weekday must have opening hours."""
+    if not isinstance(value, dict):
+        raise invalid(
+            "hours", f'{show(value)} is not an object of weekdays; write e.g. {{"mon": [["09:00", "18:00"]]}}',
+        )
+    for name in value:
+        if name not in WEEKDAYS:
+            raise invalid(
+                f"hours.{name}", f"unknown weekday {show(name)}; the weekday keys are {', '.join(WEEKDAYS)}",
+            )
+    hours = tuple(parse_intervals(value.get(name, []), f"hours.{name}") for name in WEEKDAYS)
+    if not any(hours):
+        raise invalid(
+            "hours", 'no weekday has opening hours; give at least one interval, e.g. "mon": [["09:00", "18:00"]]',
+        )
+    return hours
+
+
+def parse_timezone(value):
+    """Return the ZoneInfo named by an IANA key such as "Europe/Paris"."""
+    if isinstance(value, str):
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    raise invalid("timezone", f'{show(value)} is not a known IANA time zone; write e.g. "Europe/Paris"')
+
+
+def parse_holidays(value):
+    """Return (country, subdivision) of the public holiday table, or (None, None) for none."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        raise invalid(
+            "holidays", f'{show(value)} is not an object; write e.g. {{"country": "FR", "subdivision": null}}, '
+            "or null for no public holidays",
+        )
+    for key in value:
+        if key not in HOLIDAY_KEYS:
+            raise invalid(f"holidays.{key}", f"unknown key; the keys of holidays are {', '.join(HOLIDAY_KEYS)}")
+    country = value.get("country")
+    subdivision = value.get("subdivision")
+    if country is None:
+        if subdivision is not None:
+            raise invalid(
+                "holidays.subdivision", f"{show(subdivision)} is given without a country; set holidays.country too",
+            )
+        return None, None
+
+    version = f"holidays {holidays.__version__}"
+    try:
+        table = holidays.country_holidays(country, years=()) if isinstance(country, str) else None
+    except NotImplementedError:
+        table = None
+    if table is None:
+        raise invalid(
+            "holidays.country", f"{show(country)} is not a country supported by {version}; "
+            'use an upper-case ISO 3166-1 alpha-2 code such as "FR", or null for no public holidays',
+        )
+    if subdivision is None:
+        return country, None
+    if not isinstance(subdivision, str):
+        raise invalid(
+            "holidays.subdivision", f'{show(subdivision)} is not a string; write the code in quotes, e.g. "57"',
+        )
+
+    # Checked here rather than left to the holidays package, because the package also accepts
+    # deprecated names (with a DeprecationWarning) that later versions drop.
+    aliases = getattr(table, "subdivisions_aliases", {}) or {}
+    if subdivision not in table.subdivisions and subdivision not in aliases:
+        known = ", ".join(table.subdivisions) or "none"
+        named = ", ".join(f"{alias} ({code})" for alias, code in aliases.items())
+        raise invalid(
+            "holidays.subdivision", f"{show(subdivision)} is not a subdivision of {country} in {version}; "
+            f"the subdivisions are {known}" + (f"; accepted names: {named}" if named else "")
+            + "; or use null for the national holidays only",
+        )
+    return country, subdivision
+
+
+def check_keys(data):
+    """Reject a calendar that is not an object, lacks a required key or has an unknown one."""
+    if not isinstance(data, dict):
+        raise CalendarError(f"calendar: {show(data)} is not a JSON object; see docs/sla-calendar.md")
+    known_keys = REQUIRED_KEYS + OPTIONAL_KEYS
+    for key in data:
+        if key not in known_keys:
+            raise invalid(key, f"unknown key; the keys of a calendar are {', '.join(known_keys)}")
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            raise invalid(key, "missing; see docs/sla-calendar.md for the calendar format")
+
+
+def format_intervals(intervals):
+    """Return intervals in their JSON form, e.g. [["09:00", "12:00"]]."""
+    return [[format_time(start), format_time(end)] for start, end in intervals]
