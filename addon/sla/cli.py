@@ -6,13 +6,12 @@ which N business minutes have passed, computed by the same BusinessCalendar the 
 
 import json
 import math
-import sys
 from datetime import datetime
 
 import click
-from flask import Flask
-from flask.cli import FlaskGroup
 
+from .. import cli
+from ..cli import command_name as _command_name, standalone_app  # noqa: F401 (re-exported for older imports)
 from .calendar import BusinessCalendar, CalendarError
 
 
@@ -93,47 +92,6 @@ def _load_calendar(path):
         raise click.ClickException(f"{path}: {error}") from None
 
 
-def standalone_app():
-    """Return `create_cli_app()` when the flask command line is about to run an `sla` command, or
-    None otherwise (web servers, other commands).
-
-    The `sla` commands compute from a file and options alone. This lets them run in a fresh
-    checkout with no environment, where `create_app` stops on the missing production settings,
-    and without the database migration and background threads that `create_app` starts.
-    """
-    context = click.get_current_context(silent=True)
-    if context is None or not isinstance(context.command, FlaskGroup):
-        return None
-    # Click has already taken the arguments off its context when Flask loads the app to look up
-    # the command, so the command name is read from sys.argv past the group's own options.
-    if _command_name(context.command, sys.argv[1:]) != sla_cli.name:
-        return None
-    return create_cli_app()
-
-
 def create_cli_app():
     """Return a bare Flask app whose command line carries only the `sla` commands."""
-    app = Flask(__name__.split(".")[0])
-    app.cli.add_command(sla_cli)
-    return app
-
-
-def _command_name(group, args):
-    """Return the first argument that is not one of `group`'s options or their values."""
-    options_with_value = {
-        name
-        for param in group.params
-        if isinstance(param, click.Option) and not (param.is_flag or param.count)
-        for name in param.opts + param.secondary_opts
-    }
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            return args[index + 1] if index + 1 < len(args) else None
-        if not arg.startswith("-"):
-            return arg
-        if arg in options_with_value:
-            index += 1  # skip the option's value, given as the next argument
-        index += 1
-    return None
+    return cli.create_cli_app(sla_cli)
