@@ -64,8 +64,9 @@ def agent_transition(issue_key):
     issue = viewable_issue(viewer, issue_key)
     to_status = request.form.get("to_status", "")
     resolution = request.form.get("resolution") or None
-    if to_status != "Resolved":
-        resolution = None
+    leading = next((t for t in site.workflow_transitions(issue) if t.target == to_status), None)
+    if leading is None or "resolution" not in leading.required_fields:
+        resolution = None  # the form always sends the select; only a resolution screen uses it
 
     try:
         site.transition(issue.key, viewer.account_id, to_status, resolution)

@@ -164,14 +164,16 @@ def delete_comment(version, key, comment_id):
 
 # -- transitions ---------------------------------------------------------------------------
 
-def _transition_json(transition_id, name, status, expand_fields):
-    body = {"id": transition_id, "name": name, "to": status_json(status), "hasScreen": status == "Resolved",
-            "isGlobal": False, "isInitial": False, "isAvailable": True, "isConditional": False}
+def _transition_json(transition, expand_fields):
+    body = {"id": transition.id, "name": transition.name, "to": status_json(transition.target),
+            "hasScreen": bool(transition.required_fields), "isGlobal": False, "isInitial": False,
+            "isAvailable": True, "isConditional": False}
     if expand_fields:
         body["fields"] = {}
-        if status == "Resolved":
+        if "resolution" in transition.required_fields:
             body["fields"]["resolution"] = {
                 "required": True, "name": "Resolution", "key": "resolution",
+                "schema": {"type": "resolution", "system": "resolution"},
                 "operations": ["set"],
                 "allowedValues": [{"id": i, "name": n} for n, i in seed.RESOLUTIONS.items()],
             }
@@ -183,7 +185,7 @@ def list_transitions(version, key):
     issue = _issue(key)
     expand_fields = "transitions.fields" in request.args.get("expand", "")
     return jsonify({"expand": "transitions", "transitions": [
-        _transition_json(t_id, name, status, expand_fields) for t_id, name, status in site.transitions_for(issue)
+        _transition_json(transition, expand_fields) for transition in site.workflow_transitions(issue)
     ]})
 
 
@@ -194,16 +196,16 @@ def do_transition(version, key):
         return error_response(403, "You do not have the permission to transition this issue.")
     body = request.get_json(silent=True) or {}
     transition_id = str((body.get("transition") or {}).get("id", ""))
-    target = next((status for t_id, _, status in site.transitions_for(issue) if t_id == transition_id), None)
-    if target is None:
+    transition = next((t for t in site.workflow_transitions(issue) if t.id == transition_id), None)
+    if transition is None:
         return error_response(400, f"Transition id '{transition_id}' is not valid for this issue.")
     resolution = (body.get("fields") or {}).get("resolution") or {}
     resolution = resolution.get("name") or next(
         (n for n, i in seed.RESOLUTIONS.items() if i == str(resolution.get("id"))), None)
-    if target == "Resolved" and not resolution:
+    if "resolution" in transition.required_fields and not resolution:
         return jsonify({"errorMessages": [], "errors": {"resolution": "Resolution is required."}}), 400
     comment = ((body.get("update") or {}).get("comment") or [{}])[0].get("add", {}).get("body")
-    site.transition(issue.key, caller(), target, resolution)
+    site.apply_transition(issue, caller(), transition, resolution)
     if comment:
         text = _body_text(comment, version)
         if text:

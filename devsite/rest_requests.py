@@ -4,6 +4,7 @@ of an organisation it is shared with; a request they may not see returns 404."""
 
 from flask import Blueprint, jsonify, request
 
+from . import seed, workflow
 from .records import now
 from .representations import jsm_comment_json, jsm_page, jsm_user_json, request_json, rest_url
 from .rest_auth import caller, error_response
@@ -53,11 +54,27 @@ def create_request():
         if not site.is_agent(caller()) and org_id not in reporter_orgs:
             return error_response(403, f"You cannot share a request with organization {org_id}: you are not a member.")
 
+    # JSM refuses a field that is not on the request type's form, as Jira does for any screen.
+    custom_fields = {field["fieldId"]: field for field in seed.REQUEST_TYPE_CUSTOM_FIELDS.get(str(body.get("requestTypeId")), [])}
+    custom_values = {}
+    for field_id, value in values.items():
+        if field_id in ("summary", "description", "organization"):
+            continue
+        field = custom_fields.get(field_id)
+        if field is None:
+            return error_response(400, f"Field '{field_id}' cannot be set. It is not on the appropriate screen, or unknown.")
+        chosen = value.get("value") if isinstance(value, dict) else value
+        if field["values"] and (not isinstance(value, dict) or chosen not in field["values"]):
+            return error_response(400, f"Specify a valid 'value' for field '{field_id}': one of {field['values']}.")
+        custom_values[field_id] = chosen
+
     channel = "portal" if not site.is_agent(caller()) and site.users[caller()].account_type == "customer" else "api"
     issue = site.create_request(body.get("serviceDeskId"), body.get("requestTypeId"), reporter,
                                 values.get("summary"), values.get("description") or "", channel=channel,
                                 participants=participants, organizations=organizations,
                                 actor_account_id=caller())
+    with site.lock:
+        issue.request_field_values = custom_values
     return jsonify(request_json(issue)), 201
 
 
@@ -80,9 +97,10 @@ def list_requests():
                 continue
             if ownership == "PARTICIPATED_REQUESTS" and not participant:
                 continue
-            if status == "CLOSED_REQUESTS" and issue.status not in ("Resolved", "Closed"):
+            done = seed.STATUSES[issue.status][1] == "done"
+            if status == "CLOSED_REQUESTS" and not done:
                 continue
-            if status == "OPEN_REQUESTS" and issue.status in ("Resolved", "Closed"):
+            if status == "OPEN_REQUESTS" and done:
                 continue
             found.append(request_json(issue))
     return jsonify(jsm_page(found, start, limit, f"{SD}/request"))
@@ -162,18 +180,19 @@ def get_comment(key, comment_id):
 # -- transitions ---------------------------------------------------------------------------
 
 def _customer_transitions(issue):
-    """List the transitions the caller may use: agents all, customers only resolve, reopen or reply."""
-    transitions = site.transitions_for(issue)
+    """List the transitions the caller may use: agents all, portal customers those into
+    workflow.CUSTOMER_TARGETS (reply to support, reopen, resolve)."""
+    transitions = site.workflow_transitions(issue)
     if site.is_agent(caller()):
         return transitions
-    return [t for t in transitions if t[2] in ("Resolved", "Open", "Waiting for support")]
+    return [t for t in transitions if t.target in workflow.CUSTOMER_TARGETS]
 
 
 @bp.get(f"{SD}/request/<key>/transition")
 def list_transitions(key):
     issue = _request(key)
     start, limit = paging()
-    values = [{"id": t_id, "name": name} for t_id, name, _ in _customer_transitions(issue)]
+    values = [{"id": t.id, "name": t.name} for t in _customer_transitions(issue)]
     return jsonify(jsm_page(values, start, limit, f"{SD}/request/{issue.key}/transition"))
 
 
@@ -181,11 +200,12 @@ def list_transitions(key):
 def do_transition(key):
     issue = _request(key)
     body = request.get_json(silent=True) or {}
-    target = next((status for t_id, _, status in _customer_transitions(issue) if t_id == str(body.get("id"))), None)
-    if target is None:
+    transition = next((t for t in _customer_transitions(issue) if t.id == str(body.get("id"))), None)
+    if transition is None:
         return error_response(400, f"Transition {body.get('id')!r} is not available for request {issue.key}.")
-    resolution = "Done" if target == "Resolved" else None
-    site.transition(issue.key, caller(), target, resolution)
+    # The JSM API takes no field values: the workflow sets the resolution of a customer's resolve.
+    resolution = "Done" if "resolution" in transition.required_fields else None
+    site.apply_transition(issue, caller(), transition, resolution)
     comment = (body.get("additionalComment") or {}).get("body")
     if comment:
         site.add_comment(issue.key, caller(), comment, True, via="rest")

@@ -3,6 +3,7 @@
 import datetime
 
 from .records import Issue, Organization, RequestType, ServiceDesk, User
+from .workflow import INITIAL_STATUS
 
 CLOUD_ID = "devsite-cloud-0001"
 CLIENT_KEY = "jira:devsite-0001"
@@ -10,25 +11,17 @@ PROJECT_ID = "10000"
 FIRST_ISSUE_ID = 10001
 FIRST_COMMENT_ID = 10000
 
+# The statuses of JSM's service request workflow (devsite/workflow.py names the Atlassian pages):
+# name -> (status id, status category key).
 STATUSES = {
-    # name -> (status id, status category key)
-    "Open": ("1", "new"),
+    "Waiting for support": ("10002", "new"),
     "In Progress": ("3", "indeterminate"),
     "Waiting for customer": ("10001", "indeterminate"),
-    "Waiting for support": ("10002", "indeterminate"),
+    "Pending": ("10003", "indeterminate"),
     "Resolved": ("5", "done"),
+    "Canceled": ("10004", "done"),
     "Closed": ("6", "done"),
 }
-# Transition id and name that lead to each status; Jira's workflows name transitions, not targets.
-TRANSITIONS = {
-    "Open": ("61", "Reopen"),
-    "In Progress": ("11", "Start progress"),
-    "Waiting for customer": ("21", "Respond to customer"),
-    "Waiting for support": ("31", "Respond to support"),
-    "Resolved": ("41", "Resolve this issue"),
-    "Closed": ("51", "Close"),
-}
-CUSTOMER_VISIBLE_STATUSES = {"Waiting for customer", "Resolved", "Closed"}
 # Jira's default priorities, highest first: name -> id.
 PRIORITIES = {"Highest": "1", "High": "2", "Medium": "3", "Low": "4", "Lowest": "5"}
 RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002", "Cannot Reproduce": "10003"}
@@ -60,6 +53,15 @@ KB_ARTICLES = [
     ("65542", "Importer des écritures comptables",
      "Préparez un fichier CSV au format indiqué, puis utilisez Comptabilité, Import. Les écritures "
      "déséquilibrées sont rejetées avec le numéro de ligne en erreur."),
+    ("65543", "Saisir un inventaire tournant",
+     "Dans Stocks, Inventaire, créez une session pour le dépôt et les emplacements à compter. Saisissez les "
+     "quantités comptées ; l'écart de stock est passé en mouvement à la validation de la session."),
+    ("65544", "Importer un relevé bancaire",
+     "Dans Comptabilité, Banque, Import de relevé, choisissez le fichier au format CFONB ou CAMT.053. Les "
+     "lignes déjà importées sont ignorées, et le rapprochement propose les écritures correspondantes."),
+    ("65545", "Une facture ne s'imprime pas",
+     "Vérifiez l'imprimante associée au poste dans Paramètres, Impression, puis le modèle d'édition de la "
+     "facture. Un aperçu en PDF permet de savoir si le problème vient du modèle ou de l'imprimante."),
 ]
 
 
@@ -103,9 +105,18 @@ def issues():
     return [
         Issue(str(FIRST_ISSUE_ID), "SUP-1", "Facture bloquée à la validation",
               "Bonjour, la facture FA-2026-0412 refuse de se valider avec l'erreur E1024.",
-              "Open", "cust-alice", "1", "11", "email", opened, opened, organizations=["1"]),
+              INITIAL_STATUS, "cust-alice", "1", "11", "email", opened, opened, organizations=["1"]),
         Issue(str(FIRST_ISSUE_ID + 1), "SUP-2", "Question sur les bons de livraison",
               "Comment livrer partiellement une commande ?",
-              "Open", "cust-chloe", "1", "12", "portal", opened + datetime.timedelta(hours=2),
+              INITIAL_STATUS, "cust-chloe", "1", "12", "portal", opened + datetime.timedelta(hours=2),
               opened + datetime.timedelta(hours=2), organizations=["2"]),
     ]
+
+# Custom fields on the form of each request type (request type id -> fields), as a JSM admin adds
+# them. A select list's JSM schema type is "option"; its values are its valid values.
+REQUEST_TYPE_CUSTOM_FIELDS = {
+    "10": [
+        {"fieldId": "customfield_10050", "name": "Version de l'ERP", "type": "string", "values": []},
+        {"fieldId": "customfield_10051", "name": "Environnement", "type": "option", "values": ["Production", "Test"]},
+    ],
+}

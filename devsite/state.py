@@ -10,7 +10,7 @@ import logging
 import threading
 from urllib.parse import urlsplit
 
-from . import seed
+from . import seed, workflow
 from .records import Comment, Issue, now
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class Site:
             self.service_desks = {desk.id: desk for desk in seed.service_desks()}
             self.request_types = {rtype.id: rtype for rtype in seed.request_types()}
             self.issues = {issue.key: issue for issue in seed.issues()}
+            self.workflow = workflow.service_request_transitions()
             self.apps = {}
             self.faults = []
             self.switches = dict(DEFAULT_SWITCHES)
@@ -68,6 +69,9 @@ class Site:
             self.notifications = []
             self.access_tokens = {}  # token -> {"app_key", "account_id", "expires_at"}
             self.temporary_attachments = {}  # id -> {"filename", "content_type", "size", "desk_id"}
+            # The service desk's knowledge base: Confluence page id -> {"title", "body", "space_key"}.
+            self.kb_articles = {page_id: {"title": title, "body": body, "space_key": seed.KB_SPACE_KEY}
+                                for page_id, title, body in seed.KB_ARTICLES}
             self._next_issue_number = len(self.issues) + 1
             self._next_issue_id = seed.FIRST_ISSUE_ID + len(self.issues)
             self._next_comment_id = seed.FIRST_COMMENT_ID
@@ -144,15 +148,22 @@ class Site:
         member_of = {org.id for org in self.organizations_of(account_id)}
         return bool(member_of & set(issue.organizations))
 
+    def workflow_transitions(self, issue):
+        """Return the workflow Transitions that leave the issue's current status (none from a final one)."""
+        with self.lock:
+            return [transition for transition in self.workflow if transition.leaves(issue.status)]
+
     def transitions_for(self, issue):
         """List the transitions out of the issue's status as (id, name, target status) tuples."""
-        if issue.status == "Closed":
-            return []
-        return [
-            (transition_id, name, status)
-            for status, (transition_id, name) in seed.TRANSITIONS.items()
-            if status != issue.status and not (status == "Open" and issue.status == "Open")
-        ]
+        return [(t.id, t.name, t.target) for t in self.workflow_transitions(issue)]
+
+    def renumber_transitions(self, new_ids):
+        """Give workflow transitions other ids (old id -> new id), as another site's workflow has."""
+        with self.lock:
+            try:
+                self.workflow = workflow.renumbered(self.workflow, new_ids)
+            except ValueError as error:
+                raise SiteError(str(error)) from None
 
     def new_id(self):
         with self.lock:
@@ -215,28 +226,47 @@ class Site:
             return comment
 
     def transition(self, issue_key, actor_account_id, to_status, resolution=None):
-        """Move the issue to status `to_status` (a name) through the workflow."""
+        """Move the issue to status `to_status` (a name) by the workflow transition that leads there."""
         with self.lock:
             issue = self.issue(issue_key)
-            if issue.status == "Closed":
-                raise SiteError(f"Issue {issue.key} is Closed; the workflow has no transition out of Closed.")
-            if to_status not in seed.STATUSES or to_status == issue.status:
-                available = ", ".join(status for _, _, status in self.transitions_for(issue))
-                raise SiteError(f"No transition from {issue.status!r} to {to_status!r}; available: {available}.")
-            if to_status == "Resolved" and not resolution:
-                raise SiteError("A resolution is required to move an issue to Resolved.")
+            found = [t for t in self.workflow_transitions(issue) if t.target == to_status]
+            if not found:
+                raise SiteError(self._no_transition(issue, f"to {to_status!r}"))
+            return self.apply_transition(issue, actor_account_id, found[0], resolution)
+
+    def transition_by_id(self, issue_key, actor_account_id, transition_id, resolution=None):
+        """Apply the transition with id `transition_id` when it leaves the issue's current status."""
+        with self.lock:
+            issue = self.issue(issue_key)
+            found = [t for t in self.workflow_transitions(issue) if t.id == str(transition_id)]
+            if not found:
+                raise SiteError(self._no_transition(issue, f"with id {str(transition_id)!r}"))
+            return self.apply_transition(issue, actor_account_id, found[0], resolution)
+
+    def _no_transition(self, issue, wanted):
+        available = ", ".join(f"{t.id} {t.name} -> {t.target}" for t in self.workflow_transitions(issue))
+        if not available:
+            return f"Issue {issue.key} is {issue.status}, a final status: no transition leaves it."
+        return f"No transition {wanted} leaves {issue.status!r} on issue {issue.key}; available: {available}."
+
+    def apply_transition(self, issue, actor_account_id, transition, resolution=None):
+        """Move `issue` through `transition`, setting or clearing its resolution as the workflow does."""
+        with self.lock:
+            if "resolution" in transition.required_fields and not resolution:
+                raise SiteError(f"A resolution is required by transition {transition.name!r} "
+                                f"to move issue {issue.key} to {transition.target}.")
             if resolution and resolution not in seed.RESOLUTIONS:
                 raise SiteError(f"Resolution {resolution!r} does not exist; use one of {sorted(seed.RESOLUTIONS)}.")
-            changelog = [_change("status", issue.status, to_status,
-                                 seed.STATUSES[issue.status][0], seed.STATUSES[to_status][0])]
-            new_resolution = resolution if to_status in ("Resolved", "Closed") else None
-            if to_status == "Closed" and not resolution:
-                new_resolution = issue.resolution or "Done"
+            changelog = [_change("status", issue.status, transition.target,
+                                 seed.STATUSES[issue.status][0], seed.STATUSES[transition.target][0])]
+            new_resolution = None
+            if seed.STATUSES[transition.target][1] == "done":
+                new_resolution = transition.sets_resolution or resolution or issue.resolution
             if new_resolution != issue.resolution:
                 changelog.append(_change("resolution", issue.resolution, new_resolution,
                                          seed.RESOLUTIONS.get(issue.resolution),
                                          seed.RESOLUTIONS.get(new_resolution)))
-            issue.status = to_status
+            issue.status = transition.target
             issue.resolution = new_resolution
             issue.updated = now()
             self._emit("jira:issue_updated", issue, actor_account_id, changelog=changelog,
@@ -259,7 +289,7 @@ class Site:
                 raise SiteError("The summary field is required.")
             moment = now()
             issue = Issue(str(self._next_issue_id), f"{desk.project_key}-{self._next_issue_number}",
-                          summary, description or "", "Open", reporter_account_id, desk.id,
+                          summary, description or "", workflow.INITIAL_STATUS, reporter_account_id, desk.id,
                           request_type.id, channel, moment, moment,
                           organizations=[str(org) for org in organizations],
                           participants=[p for p in participants if p != reporter_account_id])

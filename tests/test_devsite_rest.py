@@ -105,7 +105,7 @@ def test_rest_resolve_requires_resolution(installed_stub, jira_site):
     response = installed_stub.call(jira_site, "POST", "/rest/api/3/issue/SUP-1/transitions",
                                    json={"transition": {"id": "41"}})
     assert response.status_code == 400
-    assert jira_site.control("GET", "/_devsite/issues/SUP-1")["status"] == "Open"
+    assert jira_site.control("GET", "/_devsite/issues/SUP-1")["status"] == "Waiting for support"
 
 
 def test_rest_jql_issue_property(installed_stub, jira_site):

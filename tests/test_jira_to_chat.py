@@ -428,7 +428,7 @@ def test_resolve_then_reopen(addon, jira_site, chat):
     assert load_conversation(addon, chat.id).state == ConversationState.RESOLVED
 
     jira_site.control("POST", "/_devsite/actions/transition", json={
-        "issue_key": chat.issue_key, "actor_account_id": "agent-camille", "to_status": "Open"})
+        "issue_key": chat.issue_key, "actor_account_id": "agent-camille", "to_status": "Waiting for support"})
     wait_until(lambda: len(status_events(addon, chat.id)) == 2, message="the reopen event")
 
     resolved, reopened = status_events(addon, chat.id)
@@ -439,15 +439,19 @@ def test_resolve_then_reopen(addon, jira_site, chat):
     assert reopened.body == "Demande rouverte"
     conversation = load_conversation(addon, chat.id)
     assert conversation.state == ConversationState.OPEN
-    assert conversation.jira_status == "Open"
+    assert conversation.jira_status == "Waiting for support"
 
 
 def test_close_event(addon, jira_site, chat):
+    # The workflow closes only a resolved request.
+    jira_site.control("POST", "/_devsite/actions/transition", json={
+        "issue_key": chat.issue_key, "actor_account_id": "agent-camille", "to_status": "Resolved",
+        "resolution": "Done"})
     jira_site.control("POST", "/_devsite/actions/transition", json={
         "issue_key": chat.issue_key, "actor_account_id": "agent-camille", "to_status": "Closed"})
-    wait_until(lambda: status_events(addon, chat.id), message="the close event")
+    wait_until(lambda: len(status_events(addon, chat.id)) == 2, message="the close event")
 
-    [closed] = status_events(addon, chat.id)
+    [_resolved, closed] = status_events(addon, chat.id)
     assert closed.body == "Demande clôturée"
     assert load_conversation(addon, chat.id).state == ConversationState.CLOSED
 

@@ -1,4 +1,5 @@
-"""Tables of the chat: conversations, their messages, and read marks.
+"""Tables of the chat: conversations, their messages, read marks, proposed solutions and the
+satisfaction question asked after a validation.
 
 A conversation belongs to exactly one JSM request that a chat opened, for the request's whole
 life. Messages are numbered per conversation (`seq`, assigned by the server in the same
@@ -144,3 +145,74 @@ class ReadMark(Base):
     last_read_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow,
                                                  onupdate=utcnow)
+
+
+class SolutionState:
+    """Where a proposed solution stands: waiting for the key user, answered, or replaced."""
+
+    PROPOSED = "proposed"
+    VALIDATED = "validated"
+    PERSISTS = "persists"  # the key user said the problem persists
+    SUPERSEDED = "superseded"  # an agent proposed another message before the key user answered
+
+
+class SolutionOutcome:
+    """What the key user's answer did to the request in Jira."""
+
+    RESOLVED = "resolved"  # moved to the solution status
+    ALREADY_RESOLVED = "already_resolved"  # it was in the solution status already
+    CLOSED = "closed"  # it was in a final status: nothing moved, the answer is recorded
+    NO_TRANSITION = "no_transition"  # the workflow has no transition to the target from its status
+    REOPENED = "reopened"  # moved back to the reopen status
+    KEPT_OPEN = "kept_open"  # it was open for support already
+    NEW_REQUEST = "new_request"  # final status: the key user is asked to raise a new request
+
+
+class ProposedSolution(Base):
+    """A message an agent proposed as the solution, and the key user's answer to it."""
+
+    __tablename__ = "proposed_solutions"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "message_id", name="uq_proposed_solutions_message"),
+        Index("ix_proposed_solutions_state", "conversation_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
+    proposed_by_account_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    proposed_by_name: Mapped[str | None] = mapped_column(String(255))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), nullable=False, default=SolutionState.PROPOSED)
+    answered_by_account_id: Mapped[str | None] = mapped_column(String(128))
+    answered_by_name: Mapped[str | None] = mapped_column(String(255))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    # The Jira status before and after the answer, and who moved the request: "customer" (Jira
+    # let the add-on act as the key user) or "app" (the add-on's app user, on the key user's behalf).
+    status_before: Mapped[str | None] = mapped_column(String(120))
+    status_after: Mapped[str | None] = mapped_column(String(120))
+    transitioned_by: Mapped[str | None] = mapped_column(String(20))
+
+
+class SatisfactionSurvey(Base):
+    """The one optional satisfaction question asked after a validation, and its answer."""
+
+    __tablename__ = "satisfaction_surveys"
+    __table_args__ = (
+        UniqueConstraint("solution_id", name="uq_satisfaction_surveys_solution"),
+        Index("ix_satisfaction_surveys_conversation", "conversation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    solution_id: Mapped[int] = mapped_column(ForeignKey("proposed_solutions.id", ondelete="CASCADE"), nullable=False)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    # The key user asked, and the language ("fr" or "en") the question was asked in.
+    account_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # 1 (not satisfied) to 5 (very satisfied); None until answered, and when the key user declined.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

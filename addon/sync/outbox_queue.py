@@ -30,9 +30,10 @@ def aware(moment):
 
 
 def _is_waiting(message):
+    # Chat messages, and the events of the chat that are traced on the request (their rows are
+    # stored with origin chat and a waiting sync_state), wait alike.
     return (
         message.sync_state.in_(WAITING_STATES),
-        message.kind == MessageKind.MESSAGE,
         message.origin == Origin.CHAT,
     )
 
@@ -90,11 +91,12 @@ def is_due(message, now):
 def batch_of(session, head, window_secs):
     """Return the messages that one comment carries: the head and the ones that may join it.
 
-    Followers join while they come right after the previous one (no other entry between),
-    have the head's author and visibility, were created within `window_secs` of the head, and
-    the batch stays under MAX_BATCH_MESSAGES and MAX_BATCH_CHARS. When a write of the head had an
-    unknown outcome, the batch is the one that was sent then (the messages marked at the same
-    instant), so that the look-up and a repeat use the same comment.
+    A traced event is a comment of its own. Message followers join while they come right after
+    the previous one (no other entry between), have the head's author and visibility, were
+    created within `window_secs` of the head, and the batch stays under MAX_BATCH_MESSAGES and
+    MAX_BATCH_CHARS. When a write of the head had an unknown outcome, the batch is the one that
+    was sent then (the messages marked at the same instant), so that the look-up and a repeat use
+    the same comment.
     """
     followers = session.execute(
         select(Message)
@@ -118,7 +120,8 @@ def batch_of(session, head, window_secs):
 
 def _may_join(head, message, window_end, size):
     return (
-        message.sync_state in WAITING_STATES
+        head.kind == MessageKind.MESSAGE
+        and message.sync_state in WAITING_STATES
         and message.kind == MessageKind.MESSAGE
         and message.origin == Origin.CHAT
         and message.sync_uncertain_since is None

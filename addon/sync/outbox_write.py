@@ -7,7 +7,9 @@ Who writes the comment:
   permission, so Jira rejects them on the platform API. The JSM endpoint takes no properties, so
   the app sets `supportchat.messages` in a second call;
 - the app user, through the platform API v3 with the property, when Jira rejects impersonation
-  of the author. The author's name then heads the comment.
+  of the author. The author's name then heads the comment;
+- the app user, for a traced chat event (a proposed or validated solution, …), whose text already
+  names who acted.
 """
 
 import logging
@@ -16,7 +18,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from ..atlassian.jira_errors import ImpersonationRefused
-from ..chat.models import AuthorRole, Visibility
+from ..chat.models import AuthorRole, MessageKind, Visibility
 from .comment_text import to_adf_literal, to_wiki_literal
 from .outbox_queue import aware, parse_jira_time
 
@@ -57,6 +59,10 @@ class Batch:
     @property
     def is_customer(self):
         return self.head.author_role == AuthorRole.CUSTOMER
+
+    @property
+    def is_event(self):
+        return self.head.kind == MessageKind.EVENT
 
     @property
     def is_internal(self):
@@ -109,6 +115,8 @@ def deliver(jira, batch, *, before_write, on_comment):
             return _complete(jira, batch, found, on_comment)
 
     before_write()
+    if batch.is_event:
+        return _write_event(jira, batch)
     try:
         if batch.is_customer:
             return _write_as_customer(jira, batch, on_comment)
@@ -156,6 +164,15 @@ def _write_as_app(jira, batch):
     return Written(str(created["id"]), batch.ids)
 
 
+def _write_event(jira, batch):
+    # The text of a traced chat event names the people who acted, so the app user writes it as is.
+    properties = {MESSAGES_PROPERTY_KEY: batch.property_value()}
+    if batch.is_internal:
+        properties[INTERNAL_PROPERTY_KEY] = {"internal": True}
+    created = jira.add_comment_v3(batch.issue_key, to_adf_literal(batch.text()), properties)
+    return Written(str(created["id"]), batch.ids)
+
+
 def _display_name(jira, account_id):
     user = jira.get_user(account_id) or {}
     return user.get("displayName") or account_id
@@ -187,7 +204,8 @@ def find_written(jira, batch):
             if batch.head.id in carried:
                 ids = [message_id for message_id in batch.ids if message_id in carried]
                 return Written(str(comment["id"]), ids), True
-            if batch.is_customer and not carried and _same_customer_comment(comment, batch, wiki_body, cutoff):
+            if (batch.is_customer and not batch.is_event and not carried
+                    and _same_customer_comment(comment, batch, wiki_body, cutoff)):
                 return Written(str(comment["id"]), batch.ids), False
 
         start += len(comments)

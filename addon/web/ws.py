@@ -23,6 +23,7 @@ from ..chat.access import access_conversation, require_key_user, require_writer,
 from ..chat.actions import database, post_message
 from ..chat.models import Visibility
 from ..errors import AddonError, AuthenticationError, InvalidInput, NotFound, PermissionDenied
+from . import ws_solution
 from .api import localize
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class SocketSession:
         handler = {
             "auth": self._on_auth, "ping": self._on_ping, "subscribe": self._on_subscribe,
             "unsubscribe": self._on_unsubscribe, "send": self._on_send, "typing": self._on_typing,
-            "read": self._on_read,
+            "read": self._on_read, **ws_solution.handlers(self),
         }.get(kind)
         try:
             if kind != "auth":
@@ -287,6 +288,10 @@ class SocketSession:
     def _conversation(self, frame):
         conversation_id = _whole_number(frame.get("conversation_id"), "conversation_id")
         return access_conversation(self.viewer, conversation_id)
+
+    def conversation_of(self, frame):
+        """Load the frame's conversation if the viewer may see it (for the handlers of other modules)."""
+        return self._conversation(frame)
 
     def _error(self, code, message, status=None, **extra):
         frame = {"type": "error", "code": code, "message": localize(message, self.lang)}

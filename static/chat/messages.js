@@ -26,7 +26,10 @@
   var EVENT_TEXT = {
     request_resolved: "event_request_resolved",
     request_closed: "event_request_closed",
-    request_reopened: "event_request_reopened"
+    request_reopened: "event_request_reopened",
+    solution_proposed: "event_solution_proposed",
+    solution_validated: "event_solution_validated",
+    solution_persists: "event_solution_persists"
   };
 
   View.bodyText = function (payload) {
@@ -109,6 +112,8 @@
       state.setAttribute("data-sync-state", payload.local ? "local" : payload.sync_state || "");
       item.appendChild(state);
     }
+    // Other modules add their parts to a message (static/chat/solution.js).
+    (this.decorators || []).forEach(function (decorate) { decorate(item, payload); });
     return item;
   };
 
