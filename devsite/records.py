@@ -107,6 +107,8 @@ class Issue(Record):
     properties: dict = field(default_factory=dict)
     comments: list = field(default_factory=list)
     attachments: list = field(default_factory=list)
+    # Values of the request type's custom fields given at creation (requestFieldValues), by field id.
+    request_field_values: dict = field(default_factory=dict)
 
     @property
     def project_key(self):

@@ -75,19 +75,24 @@ def get_request_type(desk_id, type_id):
 
 @bp.get(f"{SD}/servicedesk/<desk_id>/requesttype/<type_id>/field")
 def request_type_fields(desk_id, type_id):
-    get_request_type(desk_id, type_id)
-    text = {"type": "string", "system": None, "custom": None, "customId": None}
-
-    def field(field_id, name, required):
-        return {"fieldId": field_id, "name": name, "description": "", "required": required,
-                "defaultValues": [], "validValues": [], "jiraSchema": dict(text, system=field_id),
-                "visible": True}
-
+    desk = _desk(desk_id)
     request_type = site.request_types.get(type_id)
-    if request_type is None:
-        return error_response(404, f"Request type {type_id!r} does not exist.")
-    return jsonify({"requestTypeFields": [field("summary", "Résumé", True),
-                                          field("description", "Description", False)],
+    if request_type is None or request_type.service_desk_id != desk.id:
+        return error_response(404, f"Request type {type_id!r} does not exist on service desk {desk.id}.")
+
+    def field(field_id, name, required, schema_type="string", custom=False, values=()):
+        schema = {"type": schema_type, "system": None if custom else field_id, "custom": None, "customId": None}
+        if custom:
+            schema.update(custom=f"com.atlassian.jira.plugin.system.customfieldtypes:{'select' if values else 'textfield'}",
+                          customId=int(field_id.rsplit("_", 1)[1]))
+        return {"fieldId": field_id, "name": name, "description": "", "required": required,
+                "defaultValues": [], "validValues": [{"value": value, "label": value, "children": []} for value in values],
+                "jiraSchema": schema, "visible": True}
+
+    fields = [field("summary", "Résumé", True), field("description", "Description", False)]
+    fields += [field(custom["fieldId"], custom["name"], False, custom["type"], True, custom["values"])
+               for custom in seed.REQUEST_TYPE_CUSTOM_FIELDS.get(request_type.id, [])]
+    return jsonify({"requestTypeFields": fields,
                     "canRaiseOnBehalfOf": site.is_agent(caller()),
                     "canAddRequestParticipants": True})
 
@@ -161,6 +166,14 @@ def create_customer():
 
 
 # -- knowledge base ------------------------------------------------------------------------
+# GET .../knowledgebase/article searches the articles of the linked Confluence space, as JSM Cloud
+# documents it: `query` and `highlight` are required, `start` and `limit` page the results, and each
+# result has a title, an excerpt of the page that matches the query, its Confluence source
+# (pageId, spaceKey) and the iframe URL that renders it. Control routes in control.py change the
+# articles.
+
+EXCERPT_CHARS = 160
+
 
 def _words(text):
     return {w for w in re.findall(r"\w+", text.casefold()) if len(w) > 2}
@@ -173,24 +186,36 @@ def _highlight(text, words):
     return re.sub(r"\w+", mark, text)
 
 
+def _excerpt(body, words):
+    """Return the sentence of `body` with the most query words (the first on a tie), cut to EXCERPT_CHARS."""
+    sentences = [part.strip() for part in re.split(r"(?<=[.;!?])\s+", body) if part.strip()] or [body]
+    best = max(sentences, key=lambda sentence: len(words & _words(sentence)))
+    return best if len(best) <= EXCERPT_CHARS else best[:EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"
+
+
 def _articles(path):
     query = request.args.get("query")
     if not query:
         return error_response(400, "The query parameter is required.")
+    highlight = request.args.get("highlight")
+    if highlight is None:
+        return error_response(400, "The highlight parameter is required.")
+    highlight = highlight.lower() == "true"
     words = _words(query)
-    highlight = request.args.get("highlight", "false").lower() == "true"
+    with site.lock:
+        articles = sorted(site.kb_articles.items())
     ranked = []
-    for page_id, title, body in seed.KB_ARTICLES:
-        score = len(words & _words(title)) * 2 + len(words & _words(body))
+    for page_id, article in articles:
+        score = len(words & _words(article["title"])) * 2 + len(words & _words(article["body"]))
         if score:
-            ranked.append((-score, page_id, title, body))
+            ranked.append((-score, page_id, article))
     values = []
-    for _, page_id, title, body in sorted(ranked):
-        excerpt = body[:160]
+    for _, page_id, article in sorted(ranked, key=lambda entry: entry[:2]):
+        title, excerpt = article["title"], _excerpt(article["body"], words)
         values.append({
             "title": _highlight(title, words) if highlight else title,
             "excerpt": _highlight(excerpt, words) if highlight else excerpt,
-            "source": {"type": "confluence", "pageId": page_id, "spaceKey": seed.KB_SPACE_KEY},
+            "source": {"type": "confluence", "pageId": page_id, "spaceKey": article["space_key"]},
             "content": {"iframeSrc": rest_url(f"{SD}/knowledgebase/article/view/{page_id}")},
         })
     start, limit = paging()
@@ -210,11 +235,12 @@ def search_desk_articles(desk_id):
 
 @bp.get(f"{SD}/knowledgebase/article/view/<page_id>")
 def view_article(page_id):
-    for article_id, title, body in seed.KB_ARTICLES:
-        if article_id == page_id:
-            title, body = escape(title), escape(body)
-            return f"<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p>{body}</p>"
-    return error_response(404, f"Article {page_id!r} does not exist.")
+    with site.lock:
+        article = site.kb_articles.get(page_id)
+    if article is None:
+        return error_response(404, f"Article {page_id!r} does not exist.")
+    title, body = escape(article["title"]), escape(article["body"])
+    return f"<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1><p>{body}</p>"
 
 
 # -- temporary attachments -----------------------------------------------------------------

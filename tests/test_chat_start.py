@@ -7,6 +7,7 @@ from addon.chat.actions import Viewer, history, post_message
 from addon.chat.models import AuthorRole, SyncState, Visibility
 from addon.chat.start import start_chat
 from addon.errors import InvalidInput, NotFound, PermissionDenied
+from addon.settings import set_setting
 
 from .subscriptions import grant_defaults
 
@@ -44,6 +45,24 @@ def test_start_creates_marked_request(site_app, jira_site):
     assert issue["reporter"] == "cust-alice"
     assert issue["organizations"] == ["1"]
     assert issue["description"] == "Erreur E1024 à la validation.\nVersion 12.3"
+
+
+@pytest.mark.parametrize(("impact", "priority"), [("blocking", "High"), ("question", "Low")])
+def test_start_sets_priority_of_impact(site_app, jira_site, impact, priority):
+    _, installation = site_app
+    conversation = start(installation, impact=impact)
+
+    assert jira_site.control("GET", f"/_devsite/issues/{conversation.issue_key}")["priority"] == priority
+
+
+def test_start_keeps_default_priority_unknown_to_site(site_app, jira_site):
+    _, installation = site_app
+    set_setting(installation.id, "impact_priorities", {"blocking": "Critique", "degraded": "Medium",
+                                                       "question": "Low"})
+
+    conversation = start(installation)
+
+    assert jira_site.control("GET", f"/_devsite/issues/{conversation.issue_key}")["priority"] == "Medium"
 
 
 def test_start_stores_first_message(site_app):

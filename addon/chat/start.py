@@ -9,12 +9,13 @@ from ..atlassian.installations import get_active_installation
 from ..atlassian.jira_client import jira_client_for
 from ..atlassian.jira_errors import JiraError
 from ..errors import AddonError, InvalidInput, NotFound, PermissionDenied
+from ..faq import intake
 from ..settings import CHAT_REQUEST_TYPE_NAME, get_settings
 from ..sla import clock as sla_clock
 from ..sync.comment_text import normalize_text, validate_message
 from . import fanout
 from .access import Rejection, rejection_error, rejection_of
-from .actions import database
+from .actions import database, wake_outbox
 from .models import (
     AuthorRole,
     Conversation,
@@ -69,11 +70,11 @@ def subscription_for(viewer, organization_id=None):
         raise PermissionDenied(
             f"Vous n'êtes pas utilisateur clé d'un contrat actif de l'organisation {str(organization_id)[:40]!r} ; "
             "choisissez une organisation proposée. / You are not a key user of an active subscription "
-            f"of organisation {str(organization_id)[:40]!r}; choose one of the organisations offered.")
+            f"of organization {str(organization_id)[:40]!r}; choose one of the organizations offered.")
     if len(memberships) > 1:
         raise InvalidInput("Vous êtes utilisateur clé de plusieurs organisations : choisissez celle pour "
                            "laquelle vous ouvrez la discussion (organization_id). / You are a key user of "
-                           "several organisations: choose the one this chat is for (organization_id).")
+                           "several organizations: choose the one this chat is for (organization_id).")
     return memberships[0]
 
 
@@ -148,11 +149,30 @@ def _organization_of(jira, viewer, organization_id):
     return organizations[0] if len(organizations) == 1 else None
 
 
-def start_chat(viewer, *, summary, product_area, impact, message, client_message_id=None, organization_id=None):
+def _set_priority(jira, issue_key, settings, impact):
+    """Give the request the Jira priority that the settings map the chosen impact to.
+
+    The SLA window follows that priority too. A site whose priority scheme lacks the name keeps the
+    request's default priority: the chat still starts, and a warning says which name is missing.
+    """
+    priority = (settings.get("impact_priorities") or {}).get(impact)
+    if not priority:
+        return
+    try:
+        jira.set_priority(issue_key, priority)
+    except JiraError as error:
+        log.warning("Setting priority %r on %s failed, it keeps its default: %s", priority, issue_key, error)
+
+
+def start_chat(viewer, *, summary, product_area, impact, message, client_message_id=None, organization_id=None,
+               extra_fields=None, shown_articles=None, continue_out_of_scope=False, lang=None):
     """Open a JSM request for the key user's statement and return the new conversation.
 
     The request is raised on behalf of the key user and shared with their organisation. The
     `supportchat` issue property and the `chat` label mark it, and the first message is its description.
+    Self-service (addon.faq.intake) checks the statement first: not vague, valid `extra_fields`,
+    and `continue_out_of_scope` for a training or customisation request. It records the articles
+    of `shown_articles` that the start form proposed.
     """
     installation = get_active_installation(viewer.client_key)
     if installation is None:
@@ -169,12 +189,15 @@ def start_chat(viewer, *, summary, product_area, impact, message, client_message
     started = _find_started(viewer, client_message_id)
     if started is not None:
         return started
+    extras = intake.prepare(installation.id, settings, summary=summary, message=message, fields=extra_fields,
+                            shown_articles=shown_articles, continue_out_of_scope=continue_out_of_scope, lang=lang)
 
     try:
         with jira_client_for(installation) as jira:
             desk_id, type_id = _desk_and_type(jira, settings)
             organization = _organization_of(jira, viewer, subscription.organization_id)
-            fields = {"summary": summary, "description": message}
+            fields = {"summary": summary, "description": extras.description(message)}
+            fields.update(extras.request_fields)
             if organization:
                 # NOTE: the local site takes the organisation in the `organization` field; on Jira
                 # Cloud the Organizations field of the request type must be on the form for this.
@@ -189,6 +212,7 @@ def start_chat(viewer, *, summary, product_area, impact, message, client_message
             })
             jira.request("PUT", f"rest/api/3/issue/{issue_key}",
                          json={"update": {"labels": [{"add": CHAT_LABEL}]}}, idempotent=True)
+            _set_priority(jira, issue_key, settings, impact)
     except JiraError as error:
         log.error("Starting a chat failed for client_key %s: %s", viewer.client_key, error)
         raise JiraUnreachable(
@@ -214,9 +238,14 @@ def start_chat(viewer, *, summary, product_area, impact, message, client_message
         )
         session.add(first)
         session.flush()
+        note = intake.record(session, conversation, viewer.account_id, extras)
         sla_clock.start_first_response(session, conversation, subscription.sla_tier)
         payload = fanout.message_payload(conversation, first)
+        note_payload = fanout.message_payload(conversation, note) if note is not None else None
 
     log.info("Chat started on %s for client_key %s (conversation %s)", issue_key, viewer.client_key, conversation.id)
     fanout.publish(installation.id, conversation.id, payload)
+    if note_payload is not None:
+        fanout.publish(installation.id, conversation.id, note_payload)
+        wake_outbox()
     return conversation

@@ -8,6 +8,11 @@
  * Nothing typed in the start form is lost on an error: the form is cleared only after the server
  * created the request. The form keeps one client_message_id until then, so a retry after a lost
  * response finds the chat already started instead of opening a second request.
+ *
+ * Self-service (static/chat/suggest.js) proposes articles while the key user types. The form adds
+ * the site's extra fields, the articles shown and the key user's answer to the out-of-scope guard
+ * to the new chat. The server decides whether a statement is too vague or out of scope, and the
+ * form shows its answer beside the field to change.
  */
 (function () {
   "use strict";
@@ -32,6 +37,18 @@
   var opened = null;
   var formLoaded = false;
   var clientMessageId = null;
+  var extraFields = launcher.querySelector("[data-extra-fields]");
+  var fieldDefinitions = [];
+  var selfService = SupportChat.selfService.attach(form, {
+    organizationId: function () { return organizationSelect.value || null; },
+    onSolved: function (text) {
+      form.reset();
+      clientMessageId = null;
+      launcher.querySelector("[data-solved-text]").textContent = text;
+      show("solved");
+    },
+    onError: function (message) { showFormError(message); }
+  });
 
   function show(name, keepFocus) {
     var views = launcher.querySelectorAll("[data-view]");
@@ -127,6 +144,87 @@
     organizationSelect.value = data.organization_id || "";
   }
 
+  // ----- the site's extra fields -----
+
+  function fieldLabel(definition) {
+    return SupportChat.i18n.lang() === "en" ? definition.label_en || definition.label_fr : definition.label_fr;
+  }
+
+  function fillExtraFields(definitions) {
+    fieldDefinitions = definitions || [];
+    extraFields.textContent = "";
+    fieldDefinitions.forEach(function (definition) {
+      var id = "chat-extra-" + definition.key;
+      var wrapper = document.createElement("div");
+      wrapper.className = "chat-field";
+      var label = document.createElement("label");
+      label.htmlFor = id;
+      label.setAttribute("data-field-label", definition.key);
+      label.textContent = fieldLabel(definition);
+      var input;
+      if (definition.type === "select") {
+        input = document.createElement("select");
+        var placeholder = document.createElement("option");
+        placeholder.value = "";
+        placeholder.textContent = t("choose");
+        input.appendChild(placeholder);
+        (definition.options || []).forEach(function (value) {
+          var option = document.createElement("option");
+          option.value = value;
+          option.textContent = value;
+          input.appendChild(option);
+        });
+      } else {
+        input = document.createElement("input");
+        input.type = "text";
+        input.maxLength = 255;
+        input.autocomplete = "off";
+      }
+      input.id = id;
+      input.name = "extra_" + definition.key;
+      input.required = !!definition.required;
+      input.setAttribute("aria-describedby", id + "-error");
+      var error = document.createElement("p");
+      error.className = "chat-field-error";
+      error.id = id + "-error";
+      error.hidden = true;
+      wrapper.appendChild(label);
+      wrapper.appendChild(input);
+      wrapper.appendChild(error);
+      extraFields.appendChild(wrapper);
+    });
+    extraFields.hidden = fieldDefinitions.length === 0;
+  }
+
+  function extraValues() {
+    var values = {};
+    fieldDefinitions.forEach(function (definition) {
+      var value = form.elements["extra_" + definition.key].value.trim();
+      if (value) {
+        values[definition.key] = value;
+      }
+    });
+    return values;
+  }
+
+  SupportChat.i18n.onChange(function () {
+    fieldDefinitions.forEach(function (definition) {
+      var label = extraFields.querySelector("[data-field-label='" + definition.key + "']");
+      if (label) {
+        label.textContent = fieldLabel(definition);
+      }
+    });
+  });
+
+  function checkedImpact() {
+    var checked = form.querySelector("input[name='impact']:checked");
+    return checked ? checked.value : null;
+  }
+
+  function updateAnswerBy() {
+    selfService.updateAnswerBy(checkedImpact(), organizationSelect.value || null);
+  }
+
   function loadForm() {
     if (formLoaded) {
       return;
@@ -135,6 +233,7 @@
       formLoaded = true;
       fillOrganizations(data || {});
       fillAreas(data && data.product_areas);
+      fillExtraFields(data && data.fields);
       SupportChat.resize();
     }, function (error) {
       showFormError(error.message);
@@ -184,10 +283,16 @@
     var checks = [
       [organizationSelect, organizationSelect.required && !organizationSelect.value],
       [form.elements.summary, !form.elements.summary.value.trim()],
-      [areaSelect, areaSelect.required && !areaSelect.value],
+      [areaSelect, areaSelect.required && !areaSelect.value]
+    ];
+    fieldDefinitions.forEach(function (definition) {
+      var input = form.elements["extra_" + definition.key];
+      checks.push([input, input.required && !input.value.trim()]);
+    });
+    checks.push(
       [form.querySelector("input[name='impact']"), !form.querySelector("input[name='impact']:checked")],
       [form.elements.message, !form.elements.message.value.trim()]
-    ];
+    );
     checks.forEach(function (check) {
       setFieldError(check[0], check[1] ? t("required") : "");
       if (check[1] && !firstInvalid) {
@@ -213,7 +318,10 @@
       product_area: areaSelect.value || null,
       impact: checked.value,
       message: form.elements.message.value,
-      client_message_id: clientMessageId
+      client_message_id: clientMessageId,
+      fields: extraValues(),
+      shown_articles: selfService.shownArticles(),
+      continue_out_of_scope: selfService.continueOutOfScope()
     };
     if (organizationSelect.value) {
       payload.organization_id = organizationSelect.value;
@@ -226,12 +334,27 @@
       document.getElementById("chat-live").textContent = "";
       form.reset();
       clientMessageId = null;
+      selfService.reset();
       openChat(SupportChat.conversationOf(data));
     }, function (error) {
       button.disabled = false;
       document.getElementById("chat-live").textContent = "";
-      showFormError(error.message);
+      showServerDecision(error);
     });
+  }
+
+  // Put the server's refusal of a vague or out-of-scope statement beside what to change.
+  function showServerDecision(error) {
+    if (error.code === "vague_statement") {
+      showFormError(t("form_invalid"));
+      setFieldError(form.elements.summary, error.message);
+      form.elements.summary.focus();
+    } else if (error.code === "out_of_scope") {
+      showFormError(t("form_invalid"));
+      selfService.requireGuardChoice();
+    } else {
+      showFormError(error.message);
+    }
   }
 
   // ----- my chats -----
@@ -268,7 +391,7 @@
     if (chat.unread > 0) {
       var badge = document.createElement("span");
       badge.className = "chat-badge";
-      badge.textContent = t("unread", {count: chat.unread});
+      badge.textContent = t(chat.unread > 1 ? "unread" : "unread_one", {count: chat.unread});
       button.appendChild(badge);
     }
     button.addEventListener("click", function () { openChat(chat); });
@@ -295,6 +418,7 @@
     if (name === "start") {
       show("form");
       loadForm();
+      updateAnswerBy();
     } else if (name === "list") {
       show("list");
       loadList();
@@ -304,6 +428,12 @@
   });
   form.addEventListener("submit", submitForm);
   organizationSelect.addEventListener("change", changeOrganization);
+  organizationSelect.addEventListener("change", updateAnswerBy);
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "impact") {
+      updateAnswerBy();
+    }
+  });
   checkEligibility();
 
   // Clear a field's error as soon as it is filled in, and the banner once no field is in error.
