@@ -129,14 +129,18 @@ class AddonServer:
 
 
 def stop_background(app):
-    """Stop the app's background parts (SLA sweeper, outbox, socket hub, pub/sub) that it started."""
+    """Stop the app's background parts (SLA sweeper and action pool, outbox, socket hub, pub/sub) that it started."""
     extensions = app.extensions
     sweeper = extensions.pop("sla_sweeper", None)
     if sweeper is not None:
         sweeper.stop()
-    scheduler = extensions.pop("subscription_scheduler", None)
-    if scheduler is not None and scheduler.running:
-        scheduler.shutdown(wait=False)
+    sla_actions = extensions.pop("sla_actions", None)  # the pool that a hand-called sweep() created
+    if sla_actions is not None:
+        sla_actions.shutdown()
+    for name in ("subscription_scheduler", "faq_kb_scheduler"):
+        scheduler = extensions.pop(name, None)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
     if "outbox" in extensions:
         extensions["outbox"].stop()
     if "hub" in extensions:

@@ -5,6 +5,7 @@ the recomputed deadlines of open chats, and admin-only access.
 """
 
 import json
+import re
 import time
 from datetime import timedelta, timezone
 
@@ -20,10 +21,12 @@ from addon.chat.actions import Viewer
 from addon.chat.models import AuthorRole
 from addon.chat.start import start_chat
 from addon.settings import DEFAULTS, get_settings
+from addon.sla.calendar import BusinessCalendar, CalendarError
 from addon.web.panels import page_strings
 from tests.conftest import addon_overrides
 from tests.sla_support import MONDAY_10, FakeClock, clock_of, paris
 from tests.subscriptions import grant
+from tests.test_sla_calendar import INVALID_CALENDARS, calendar_json
 from tests.support import AddonServer, free_port
 
 ALWAYS_OPEN = {
@@ -119,6 +122,9 @@ def test_holiday_tables_list_french_subdivisions(sla_addon):
     assert subdivisions["6AE"] == "Alsace"
     countries = {entry["code"]: entry["name"] for entry in response.json()["countries"]}
     assert countries["FR"] == "France"
+    # The package's alias "UK" would show beside "GB" without a name.
+    assert countries["GB"] == "Royaume-Uni"
+    assert "UK" not in countries
 
 
 def test_holiday_tables_unknown_country(sla_addon):
@@ -210,6 +216,44 @@ def test_bad_calendar_rejected(sla_addon, calendar, field, fragment):
     assert fragment in error["message"]
     assert settings_of(sla_addon)["sla_calendar"] is None
     assert audit_actions(sla_addon) == []
+
+
+def test_bad_calendar_reason_and_params(sla_addon):
+    # The screen words the error from reason and params, and focuses the time the role names.
+    response = call(sla_addon, "PUT", json={"calendar": with_hours(mon=[["09:00", "25:00"]])})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "calendar.hours.mon[0]"
+    assert error["reason"] == "bad_time"
+    assert error["params"] == {"value": "25:00", "role": "end"}
+
+
+def test_bad_json_worded_without_parser_text(sla_addon):
+    response = call(sla_addon, "PUT", "/calendar", params={"lang": "fr"}, data=b'{"timezone": "Europe/Paris",')
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"].startswith("Le fichier n'est pas du JSON valide (ligne 1, colonne 29)")
+    assert "Expecting" not in error["message"]
+    assert error["reason"] == "bad_json"
+    assert error["params"] == {"line": "1", "column": "29"}
+
+
+@pytest.mark.sqlite_only
+def test_every_calendar_error_worded_on_screen(sla_addon):
+    # Each reason a calendar can be refused for has its sentence on the settings page, with the
+    # placeholders its params fill.
+    with sla_addon.app.test_request_context("/admin/settings"):
+        dictionaries = page_strings(("panels/sla_strings.html",))
+    for changes, _field, _words in INVALID_CALENDARS:
+        with pytest.raises(CalendarError) as caught:
+            BusinessCalendar.from_json(calendar_json(**changes))
+        key = f"sla_error_{caught.value.code}"
+        for language in ("fr", "en"):
+            assert key in dictionaries[language], key
+            placeholders = set(re.findall(r"\{(\w+)\}", dictionaries[language][key]))
+            assert placeholders <= set(caught.value.params), (key, language)
 
 
 def test_bad_calendar_import_rejected(sla_addon):

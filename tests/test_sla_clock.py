@@ -14,7 +14,8 @@ from addon.atlassian.installations import get_installation
 from addon.chat.actions import Viewer, database
 from addon.chat.models import AuthorRole, Conversation, Message, Origin, SyncState
 from addon.settings import DEFAULTS, set_setting
-from addon.sla.clock import answer_by_preview, recompute_site, sla_view
+from addon.sla.clock import recompute_site
+from addon.sla.live import answer_by_preview, sla_view
 from addon.sla.models import ClockKind, ClockState, EventKind
 from addon.sla.policy import (
     SlaSettingsError,
@@ -105,12 +106,14 @@ def test_clock_starts_with_chat(site):
 def test_start_answer_by_for_key_user(site):
     conversation = site.start_chat()
 
+    clock = clock_of(site.server.app, conversation["id"])
     assert conversation["sla"] == {
         "answer_by": "2026-03-02T11:00:00+00:00",
         "overdue": False,
         "support_opens_at": None,
         "timezone": "Europe/Paris",
         "answered": False,
+        "version": f"{clock.id}.1",
     }
 
 
@@ -139,6 +142,7 @@ def test_agent_view_by_issue(site):
     assert view["met_at"] is None
     assert view["tier"] == "standard"
     assert view["priority"] == "High"
+    assert view["timezone"] == "Europe/Paris"
 
 
 def test_answer_by_preview(site, fake_clock):

@@ -34,7 +34,7 @@ class FixedClock:
 def sweep_in_process(overrides, now_iso, barrier, results):
     """Build the add-on in this process and sweep SWEEPS_PER_PROCESS times, starting with the other process."""
     from addon import create_app
-    from addon.sla.sweeper import sweep
+    from addon.sla.sweeper import sweep, wait_for_actions
 
     from tests.support import stop_background
 
@@ -46,6 +46,7 @@ def sweep_in_process(overrides, now_iso, barrier, results):
         with app.app_context():
             for _ in range(SWEEPS_PER_PROCESS):
                 fired.extend(sweep())
+            assert wait_for_actions(PROCESS_TIMEOUT_SECS)
     finally:
         stop_background(app)
         app.extensions["database"].dispose()

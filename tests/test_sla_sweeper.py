@@ -1,6 +1,8 @@
-"""The SLA sweep: warnings and breaches fire once at their instant, escalation actions are retried,
-the lease keeps one sweeping process, and the agent panel hears about it live."""
+"""The SLA sweep: warnings and breaches fire once at their instant, escalation actions run on the
+action pool and are retried, the lease keeps one sweeping process, and the agent panel and the key
+user hear about it live."""
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -10,15 +12,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from addon.chat.actions import database
-from addon.sla import sweeper
+from addon.sla import action_pool, sweeper
+from addon.sla.action_pool import retry_delay
 from addon.sla.models import ClockState, EventKind, SchedulerLease, SlaEvent
-from addon.sla.sweeper import LEASE_SECS, Sweeper, release_lease, retry_delay, sweep, take_lease
+from addon.sla.sweeper import LEASE_MARGIN_SECS, LEASE_SECS, Sweeper, release_lease, sweep, take_lease, wait_for_actions
 
 from .sla_support import MONDAY_10, FakeClock, all_events, clock_of, event_kinds, paris
 from .wsclient import serve_chat_site
 
 CUSTOMER = "cust-alice"
 AGENT = "agent-camille"
+# Upper bound of the waits for worker threads; a healthy run needs a fraction of it.
+WAIT_SECS = 30
 
 
 @pytest.fixture
@@ -46,8 +51,11 @@ def post(site, conversation_id, account_id, body, visibility="public"):
 
 
 def sweep_in(site):
+    """Sweep, then wait for the actions handed to the pool."""
     with site.server.app.app_context():
-        return sweep()
+        fired = sweep()
+        assert wait_for_actions(WAIT_SECS)
+        return fired
 
 
 # -- firing -------------------------------------------------------------------------------------
@@ -140,7 +148,7 @@ class FlakyEscalation:
         self.failures = failures
         self.calls = []
 
-    def run_actions(self, event_id):
+    def run_actions(self, event_id, keep_claim=None):
         with Session(self.app.extensions["database"].engine) as session, session.begin():
             event = session.get(SlaEvent, event_id)
             # The event is committed before its actions run.
@@ -185,7 +193,7 @@ def test_retry_delay_doubles_to_max():
     assert retry_delay(1) == timedelta(seconds=5)
     assert retry_delay(2) == timedelta(seconds=10)
     assert retry_delay(4) == timedelta(seconds=40)
-    assert retry_delay(30) == timedelta(seconds=sweeper.ACTION_RETRY_MAX_SECS)
+    assert retry_delay(30) == timedelta(seconds=action_pool.ACTION_RETRY_MAX_SECS)
 
 
 def test_actions_give_up_after_max(site, fake_clock, monkeypatch):
@@ -194,13 +202,13 @@ def test_actions_give_up_after_max(site, fake_clock, monkeypatch):
     monkeypatch.setattr(sweeper, "_escalation", lambda: escalation)
     fake_clock.set(paris(2026, 3, 2, 11, 30))
 
-    for _ in range(sweeper.ACTION_MAX_ATTEMPTS + 3):
+    for _ in range(action_pool.ACTION_MAX_ATTEMPTS + 3):
         sweep_in(site)
         fake_clock.advance(hours=1)
 
     warning, breach = all_events(site.server.app)
     for event in (warning, breach):
-        assert len([call for call in escalation.calls if call[0] == event.id]) == sweeper.ACTION_MAX_ATTEMPTS
+        assert len([call for call in escalation.calls if call[0] == event.id]) == action_pool.ACTION_MAX_ATTEMPTS
         assert event.next_attempt_at is None
         assert event.actions_done_at is None
 
@@ -249,16 +257,110 @@ def test_sweepers_share_one_lease(site, no_escalation):
     app = site.server.app
     first, second = Sweeper(app, owner="worker-1"), Sweeper(app, owner="worker-2")
     with app.app_context():
-        assert first.holds_lease(MONDAY_10) is True
-        assert second.holds_lease(MONDAY_10) is False
-        # Within the renewal period the holder sweeps without asking the database again.
+        assert first.renew_lease(MONDAY_10) is True
+        assert second.renew_lease(MONDAY_10) is False
         assert first.holds_lease(MONDAY_10 + timedelta(seconds=1)) is True
-        later = MONDAY_10 + timedelta(seconds=sweeper.LEASE_RENEW_SECS)
-        assert first.holds_lease(later) is True
-        assert second.holds_lease(later) is False
-        expired = later + timedelta(seconds=LEASE_SECS)
+        assert second.holds_lease(MONDAY_10 + timedelta(seconds=1)) is False
+        # A holder whose renewals fail stops sweeping before its lease expires.
+        assert first.holds_lease(MONDAY_10 + timedelta(seconds=LEASE_SECS - LEASE_MARGIN_SECS)) is False
+        expired = MONDAY_10 + timedelta(seconds=LEASE_SECS)
+        assert second.renew_lease(expired) is True
         assert second.holds_lease(expired) is True
-        assert first.holds_lease(expired + timedelta(seconds=sweeper.LEASE_RENEW_SECS)) is False
+        assert first.renew_lease(expired + timedelta(seconds=1)) is False
+        assert first.holds_lease(expired + timedelta(seconds=1)) is False
+
+
+def test_lease_renewed_during_long_sweep(site, monkeypatch):
+    app = site.server.app
+    sweeping, release = threading.Event(), threading.Event()
+
+    def long_sweep(**_options):
+        sweeping.set()
+        release.wait(WAIT_SECS)
+        return []
+
+    monkeypatch.setattr(sweeper, "sweep", long_sweep)
+    monkeypatch.setattr(sweeper, "LEASE_RENEW_SECS", 0.05)
+    holder = Sweeper(app, owner="long-sweep")
+    holder.start()
+    try:
+        assert sweeping.wait(WAIT_SECS)
+        holder.lease_renewed.clear()
+
+        # The lease job renews the lease while the sweep is still running.
+        assert holder.lease_renewed.wait(WAIT_SECS)
+        assert not release.is_set()
+        assert lease_row(app).owner == "long-sweep"
+    finally:
+        release.set()
+        holder.stop()
+
+
+class BlockedEscalation:
+    """Stands in for addon.sla.escalation: each attempt waits for `release`, then marks the event done."""
+
+    def __init__(self, app):
+        self.app = app
+        self.calls = []
+        self.running = threading.Event()
+        self.release = threading.Event()
+
+    def run_actions(self, event_id, keep_claim=None):
+        self.calls.append(event_id)
+        self.running.set()
+        assert self.release.wait(WAIT_SECS)
+        keep_claim()
+        with Session(self.app.extensions["database"].engine) as session, session.begin():
+            event = session.get(SlaEvent, event_id)
+            event.actions_done_at = event.fired_at
+            event.next_attempt_at = None
+
+
+def test_running_event_not_submitted_again(site, fake_clock, monkeypatch):
+    site.start_chat()
+    escalation = BlockedEscalation(site.server.app)
+    monkeypatch.setattr(sweeper, "_escalation", lambda: escalation)
+    app = site.server.app
+    fake_clock.set(paris(2026, 3, 2, 11, 30))
+
+    with app.app_context():
+        [event_id] = sweep()
+        assert escalation.running.wait(WAIT_SECS)
+        assert sweep() == []
+        # Past the attempt's claim, the event is due again, but it still runs in this process.
+        fake_clock.advance(seconds=action_pool.ACTION_CLAIM_SECS + 1)
+        sweep()
+        assert action_pool.action_pool().in_flight() == {event_id}
+        escalation.release.set()
+        assert wait_for_actions(WAIT_SECS)
+
+    assert escalation.calls == [event_id]
+    [event] = all_events(app)
+    assert event.attempts == 1
+    assert event.actions_done_at is not None
+
+
+def test_firing_does_not_wait_for_actions(site, fake_clock, monkeypatch):
+    first = site.start_chat()
+    fake_clock.advance(minutes=30)
+    second = site.start_chat()
+    escalation = BlockedEscalation(site.server.app)
+    monkeypatch.setattr(sweeper, "_escalation", lambda: escalation)
+    app = site.server.app
+
+    with app.app_context():
+        fake_clock.set(paris(2026, 3, 2, 11, 30))  # the first chat's warning
+        assert len(sweep()) == 1
+        assert escalation.running.wait(WAIT_SECS)
+        fake_clock.set(paris(2026, 3, 2, 12, 0))  # the first chat's breach, the second chat's warning
+        fired = sweep()
+        escalation.release.set()
+        assert wait_for_actions(WAIT_SECS)
+
+    assert len(fired) == 2
+    assert event_kinds(app, first["id"]) == [(1, EventKind.WARNING), (1, EventKind.BREACH)]
+    assert event_kinds(app, second["id"]) == [(1, EventKind.WARNING)]
+    assert all(event.actions_done_at is not None for event in all_events(app))
 
 
 # -- live updates -------------------------------------------------------------------------------

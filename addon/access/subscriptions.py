@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 
 from ..atlassian.jira_client import jira_client_for
 from ..errors import AddonError, InvalidInput, NotFound
+from ..jobs import stop_at_exit
 from ..settings import get_settings
 from .keyusers import today
 from .models import AuditEntry, KeyUser, Subscription, SubscriptionStatus
@@ -503,5 +504,6 @@ def init_app(app):
     scheduler.add_job(run, "interval", seconds=EXPIRY_INTERVAL_SECS, id="expire_subscriptions",
                       next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1)
     scheduler.start()
+    stop_at_exit(scheduler)
     app.extensions["subscription_scheduler"] = scheduler
     return scheduler

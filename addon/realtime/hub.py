@@ -292,6 +292,10 @@ class Connection:
             self._release(conversation_id, follow)
 
 
+# Payloads that end a long-poll's wait: messages, and the SLA frames that the poll route reads again.
+WAKING_TYPES = ("message", "sla", "sla_customer")
+
+
 class Waiter:
     """One long-poll request waiting for news of one conversation."""
 
@@ -300,7 +304,7 @@ class Waiter:
         self.event = threading.Event()
 
     def offer(self, payload, visible):
-        if visible and payload.get("type") == "message":
+        if visible and payload.get("type") in WAKING_TYPES:
             self.event.set()
 
     def gap(self, _conversation_id):

@@ -109,6 +109,7 @@ class BusinessCalendar:
                 if both:
                     raise invalid(
                         second, f"{both[0].isoformat()} is also listed in {first}; keep it in one list only",
+                        "day_in_two_lists", day=both[0].isoformat(), other=first,
                     )
 
         for index, text in enumerate(data.get("worked_holidays", [])):
@@ -118,6 +119,7 @@ class BusinessCalendar:
                 raise invalid(
                     f"worked_holidays[{index}]", f"{text} is not a public holiday in {where}; "
                     "list only public holidays that support works",
+                    "not_public_holiday", day=text, country=self._country or "",
                 )
 
     @classmethod
@@ -247,12 +249,14 @@ class BusinessCalendar:
                 raise CalendarError(
                     f"calendar: no opening hours within {MAX_CLOSED_DAYS} days after "
                     f"{searched_from.astimezone(self.timezone).isoformat()}; add opening hours or "
-                    "remove closed days"
+                    "remove closed days",
+                    code="no_opening_ahead",
+                    params={"days": str(MAX_CLOSED_DAYS), "after": searched_from.astimezone(self.timezone).isoformat()},
                 )
             try:
                 day += timedelta(days=1)
             except OverflowError:
-                raise CalendarError("calendar: business time runs past the year 9999") from None
+                raise CalendarError("calendar: business time runs past the year 9999", code="past_year_9999") from None
 
     def _utc_intervals(self, day):
         """Return the opening intervals of the local date `day` as (opens, closes) UTC pairs."""

@@ -18,15 +18,13 @@ processed, which may be a few seconds after the comment was written.
 """
 
 import logging
-from datetime import datetime, timezone
 
-from flask import current_app
-from sqlalchemy import event, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
 
 from ..chat.models import AuthorRole, ConversationState, MessageKind, Visibility
 from ..settings import get_settings
-from .calendar import CalendarError
+from .deadlines import iso_utc, parse_utc, schedule, sla_now, update_next_due
+from .live import latest_clock, queue_payload
 from .models import ClockKind, ClockState, SlaClock
 from .policy import (
     calendar_from_settings,
@@ -37,113 +35,8 @@ from .policy import (
 
 log = logging.getLogger(__name__)
 
-# session.info key of the SLA payloads to publish once the session's transaction commits.
-PENDING_PAYLOADS = "sla_pending_payloads"
-
-
-def sla_now():
-    """Return the current instant (aware, UTC) from the app's injectable clock."""
-    now = current_app.extensions.get("sla_now")
-    return now() if now is not None else datetime.now(timezone.utc)
-
-
-def _iso(moment):
-    return moment.astimezone(timezone.utc).isoformat() if moment is not None else None
-
-
-def _parse(text):
-    return datetime.fromisoformat(text).astimezone(timezone.utc) if text else None
-
-
-# -- deadlines ----------------------------------------------------------------------------------
-
-def active_segments(clock):
-    """Return the intervals in which the clock counts: (start, end) pairs, end None for the open one."""
-    segments = []
-    cursor = clock.started_at
-    for paused_from, paused_to in clock.pauses or []:
-        segments.append((cursor, _parse(paused_from)))
-        cursor = _parse(paused_to)
-        if cursor is None:
-            return segments
-    segments.append((cursor, None))
-    return segments
-
-
-def _instant_after(calendar, segments, minutes):
-    """Return the instant at which `minutes` business minutes of `segments` have elapsed, or None.
-
-    None means that the closed segments do not reach `minutes` and no segment is open (a pause).
-    """
-    consumed = 0.0
-    for start, end in segments:
-        if end is None:
-            return calendar.add_business_minutes(start, minutes - consumed).astimezone(timezone.utc)
-        length = calendar.business_minutes_between(start, end)
-        if consumed + length >= minutes:
-            return calendar.add_business_minutes(start, minutes - consumed).astimezone(timezone.utc)
-        consumed += length
-    return None
-
-
-def consumed_minutes(clock, calendar, until):
-    """Return the business minutes the clock has counted up to `until`."""
-    total = 0.0
-    for start, end in active_segments(clock):
-        end = until if end is None else min(end, until)
-        if end > start:
-            total += calendar.business_minutes_between(start, end)
-    return total
-
-
-def schedule(clock, calendar):
-    """Recompute the warning and deadline instants of an open clock and its `next_due_at`.
-
-    The deadline is where the business minutes over the active segments reach the window; the
-    warning is where they reach `warning_percent` of it. A deadline that lands on a closing time
-    is that closing time (the calendar's rule).
-    """
-    segments = active_segments(clock)
-    try:
-        clock.deadline_at = _instant_after(calendar, segments, clock.window_minutes)
-        clock.warning_at = _instant_after(calendar, segments, clock.window_minutes * clock.warning_percent / 100)
-    except CalendarError as error:
-        # A calendar without opening hours ahead has no deadline; the chat must still open.
-        log.error("SLA clock %s of conversation %s has no deadline: %s", clock.id, clock.conversation_id, error)
-        clock.deadline_at = clock.warning_at = None
-    update_next_due(clock)
-
-
-def update_next_due(clock):
-    """Set `next_due_at` to the earliest warning or breach instant that has not fired yet.
-
-    A clock that is met or stopped still fires the instants it passed before it ended, so that a
-    breach that happened is recorded even when the sweep had not yet run.
-    """
-    ended_at = clock.met_at or clock.stopped_at
-    due = []
-    for fired, moment in ((clock.warned, clock.warning_at), (clock.breached, clock.deadline_at)):
-        if fired or moment is None:
-            continue
-        if clock.state not in ClockState.OPEN and (ended_at is None or moment > ended_at):
-            continue
-        due.append(moment)
-    clock.next_due_at = min(due) if due else None
-
 
 # -- clock changes ------------------------------------------------------------------------------
-
-def latest_clock(session, conversation_id, lock=True):
-    """Return the conversation's most recent clock (locked for update by default), or None."""
-    statement = (
-        select(SlaClock).where(SlaClock.conversation_id == conversation_id)
-        .order_by(SlaClock.id.desc()).limit(1)
-        .execution_options(populate_existing=True)
-    )
-    if lock:
-        statement = statement.with_for_update()
-    return session.execute(statement).scalar_one_or_none()
-
 
 def _new_clock(session, conversation, settings, kind, round_number, tier, priority, now):
     policy = policy_from_settings(settings, tier)
@@ -162,7 +55,7 @@ def _new_clock(session, conversation, settings, kind, round_number, tier, priori
     queue_payload(session, conversation, clock)
     log.info("SLA clock %s started: conversation %s (%s), %s round %s, tier %s, priority %s, "
              "%s business minutes, deadline %s", clock.id, conversation.id, conversation.issue_key, kind,
-             round_number, tier, priority, window, _iso(clock.deadline_at))
+             round_number, tier, priority, window, iso_utc(clock.deadline_at))
     return clock
 
 
@@ -218,14 +111,14 @@ def _meet(session, conversation, clock, account_id, now):
     queue_payload(session, conversation, clock)
     late = clock.deadline_at is not None and clock.met_at > clock.deadline_at
     log.info("SLA clock %s met: conversation %s (%s), reply by %s at %s, deadline %s%s", clock.id,
-             conversation.id, conversation.issue_key, account_id, _iso(clock.met_at),
-             _iso(clock.deadline_at), " (late)" if late else "")
+             conversation.id, conversation.issue_key, account_id, iso_utc(clock.met_at),
+             iso_utc(clock.deadline_at), " (late)" if late else "")
 
 
 def _close_pause(clock, now):
     pauses = [list(pair) for pair in clock.pauses or []]
     if pauses and pauses[-1][1] is None:
-        pauses[-1][1] = _iso(max(now, _parse(pauses[-1][0])))
+        pauses[-1][1] = iso_utc(max(now, parse_utc(pauses[-1][0])))
         clock.pauses = pauses
 
 
@@ -253,8 +146,8 @@ def on_status(session, conversation):
     waiting = (conversation.jira_status or "").casefold() in waiting_statuses_from_settings(settings)
     pauses = policy_from_settings(settings, clock.tier).pause_while_waiting_for_customer
     if waiting and pauses and clock.state == ClockState.RUNNING:
-        paused_from = max([now, clock.started_at] + [_parse(to) for _, to in clock.pauses or [] if to])
-        clock.pauses = [list(pair) for pair in clock.pauses or []] + [[_iso(paused_from), None]]
+        paused_from = max([now, clock.started_at] + [parse_utc(to) for _, to in clock.pauses or [] if to])
+        clock.pauses = [list(pair) for pair in clock.pauses or []] + [[iso_utc(paused_from), None]]
         clock.state = ClockState.PAUSED
         action = "paused"
     elif not waiting and clock.state == ClockState.PAUSED:
@@ -267,7 +160,7 @@ def on_status(session, conversation):
     clock.version += 1
     queue_payload(session, conversation, clock)
     log.info("SLA clock %s %s: conversation %s (%s) status %r, deadline %s", clock.id, action,
-             conversation.id, conversation.issue_key, conversation.jira_status, _iso(clock.deadline_at))
+             conversation.id, conversation.issue_key, conversation.jira_status, iso_utc(clock.deadline_at))
     return clock
 
 
@@ -310,126 +203,3 @@ def recompute_site(installation_id):
     log.info("SLA deadlines recomputed for installation %s: %s open clocks", installation_id, len(clocks))
     return len(clocks)
 
-
-# -- views and live updates ---------------------------------------------------------------------
-
-def agent_view(clock, calendar=None, now=None):
-    """Return the SLA state of a clock as the agent panel shows it."""
-    view = {
-        "kind": clock.kind,
-        "round": clock.round,
-        "state": clock.state,
-        "deadline": _iso(clock.deadline_at),
-        "warning_at": _iso(clock.warning_at),
-        "warned": clock.warned,
-        "breached": clock.breached,
-        "paused": clock.state == ClockState.PAUSED,
-        "met_at": _iso(clock.met_at),
-        "tier": clock.tier,
-        "priority": clock.priority,
-        "window_minutes": clock.window_minutes,
-    }
-    if clock.state == ClockState.PAUSED and calendar is not None:
-        # A paused clock has no deadline yet; the panel shows the business minutes left instead.
-        used = consumed_minutes(clock, calendar, now or sla_now())
-        view["remaining_minutes"] = max(0, round(clock.window_minutes - used))
-    return view
-
-
-def _zone_name(calendar):
-    zone = calendar.timezone
-    return getattr(zone, "key", None) or str(zone)
-
-
-def customer_view(clock, calendar, now):
-    """Return the SLA field shown to the key user: the answer-by instant, or when support opens."""
-    answer_by = None
-    if clock.state == ClockState.RUNNING and clock.deadline_at is not None and clock.deadline_at > now:
-        answer_by = _iso(clock.deadline_at)
-    return {
-        "answer_by": answer_by,
-        "overdue": clock.state == ClockState.RUNNING and clock.breached,
-        "support_opens_at": support_opens_at(calendar, now),
-        "timezone": _zone_name(calendar),
-        "answered": clock.state == ClockState.MET,
-    }
-
-
-def support_opens_at(calendar, now):
-    """Return the next opening as UTC ISO 8601 when support is closed at `now`, else None."""
-    if calendar.is_open(now):
-        return None
-    try:
-        return _iso(calendar.next_opening(now))
-    except CalendarError:
-        return None
-
-
-def sla_view(conversation, viewer):
-    """Return the SLA field of a conversation for `viewer` (agent or key user), or None without a clock."""
-    from ..chat.actions import database
-
-    session = database().session
-    clock = latest_clock(session, conversation.id, lock=False)
-    if clock is None:
-        return None
-    settings = get_settings(conversation.installation_id)
-    calendar = calendar_from_settings(settings)
-    now = sla_now()
-    if viewer.is_agent:
-        return agent_view(clock, calendar, now)
-    return customer_view(clock, calendar, now)
-
-
-def answer_by_preview(installation_id, tier, impact, now=None):
-    """Return what the start form can tell the key user before the chat opens.
-
-    `answer_by` is the first-response deadline of a chat started at `now`, and `support_opens_at`
-    is the next opening when support is closed at `now`.
-    """
-    settings = get_settings(installation_id)
-    calendar = calendar_from_settings(settings)
-    now = now or sla_now()
-    priority = priority_from_settings(settings, impact)
-    window = policy_from_settings(settings, tier).window_minutes(ClockKind.FIRST_RESPONSE, priority)
-    try:
-        answer_by = _iso(calendar.add_business_minutes(now, window))
-    except CalendarError:
-        answer_by = None
-    return {
-        "answer_by": answer_by,
-        "support_opens_at": support_opens_at(calendar, now),
-        "timezone": _zone_name(calendar),
-        "priority": priority,
-    }
-
-
-def sla_payload(conversation, clock):
-    """Return the agent-only realtime frame announcing a clock's new state."""
-    return {"type": "sla", "conversation_id": conversation.id, "issue_key": conversation.issue_key,
-            "sla": agent_view(clock)}
-
-
-def queue_payload(session, conversation, clock):
-    """Queue the clock's frame, to be published once the session's transaction commits."""
-    pending = session.info.setdefault(PENDING_PAYLOADS, {})
-    pending[(conversation.installation_id, conversation.id)] = sla_payload(conversation, clock)
-
-
-@event.listens_for(Session, "after_commit")
-def _publish_after_commit(session):
-    pending = session.info.pop(PENDING_PAYLOADS, None)
-    if not pending:
-        return
-    from ..chat import fanout
-
-    for (installation_id, conversation_id), payload in pending.items():
-        try:
-            fanout.publish(installation_id, conversation_id, payload)
-        except Exception:  # noqa: BLE001  (the data is committed; a lost frame only delays the panel)
-            log.exception("Publishing the SLA state of conversation %s failed", conversation_id)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_after_rollback(session, _previous_transaction):
-    session.info.pop(PENDING_PAYLOADS, None)

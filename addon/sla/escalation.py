@@ -1,4 +1,4 @@
-"""Escalation actions of an SLA event, run by the sweeper after the event's row is committed.
+"""Escalation actions of an SLA event, run on the action pool after the event's row is committed.
 
 A warning updates the `supportchat.sla` issue property and alerts the agent panel. A breach runs
 the actions that the tier's policy (`Escalation`) turns on: the panel alert, an internal comment on
@@ -8,8 +8,8 @@ always written, and it shows `breached` only when the policy keeps `breached_pro
 Each action that succeeds is appended to `sla_events.actions_done` and committed at once, and a
 retry skips the names already there, so a retry after a partial failure repeats nothing done.
 An error that may pass (Jira 5xx or 429 after the client's own retries, a timeout) leaves its
-action pending: the others still run, then `EscalationIncomplete` makes the sweeper retry
-later. A 4xx other than 429 is taken as permanent (an unknown group, a deleted issue), so the
+action pending: the others still run, then `EscalationIncomplete` makes a later sweep retry
+it. A 4xx other than 429 is taken as permanent (an unknown group, a deleted issue), so the
 action is recorded as done, the error kept in `last_error`, and it is not retried.
 `actions_done_at` is set once every action is done.
 
@@ -34,10 +34,11 @@ from ..models import Installation
 from ..sync.comment_text import to_adf_literal
 from ..sync.outbox_write import INTERNAL_PROPERTY_KEY
 from . import escalation_text
-from .clock import sla_now, sla_payload
+from .deadlines import sla_now
 from .issue_property import calendar_zone, new_session, write_sla_property
+from .live import sla_payload
 from .models import EventKind, SlaClock, SlaEvent
-from .policy import policy_for
+from .policy import calendar_for, policy_for
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Context:
         self.conversation = conversation
         self.installation = installation
         self.policy = policy_for(installation.id, clock.tier)
+        self.calendar = calendar_for(installation.id)
         self.zone = calendar_zone(installation.id)
 
     @property
@@ -97,11 +99,13 @@ def planned_actions(kind, escalation):
     return actions
 
 
-def run_actions(event_id):
+def run_actions(event_id, keep_claim=None):
     """Run the escalation actions of SLA event `event_id` that are not done yet.
 
-    Raises EscalationIncomplete when an action failed with an error that may pass. The actions
-    done meanwhile are recorded, and the sweeper retries the rest.
+    `keep_claim`, when given, is called before each action: it renews the attempt's claim, or
+    raises to stop the attempt when another process took it over. Raises EscalationIncomplete
+    when an action failed with an error that may pass. The actions done meanwhile are recorded,
+    and a later sweep retries the rest.
     """
     context = _load(event_id)
     if context is None:
@@ -116,6 +120,8 @@ def run_actions(event_id):
         for name in planned_actions(context.event.kind, context.policy.escalation):
             if name in _actions_done(event_id):
                 continue
+            if keep_claim is not None:
+                keep_claim()
             try:
                 ACTIONS[name](jira, context)
             except JiraError as error:
@@ -201,7 +207,7 @@ def alert_panel(jira, context):
     """Publish an agent-only frame that alerts the open agent panels to the warning or breach."""
     with new_session() as session:
         clock = session.get(SlaClock, context.clock.id)
-        payload = sla_payload(context.conversation, clock)
+        payload = sla_payload(context.conversation, clock, context.calendar, sla_now())
     payload["alert"] = context.event.kind
     payload["due_at"] = context.event.due_at.isoformat()
     # "internal" keeps the frame from customers even where the fan-out does not know its type.

@@ -14,17 +14,19 @@ job store:
 - Catch-up after downtime needs no misfire handling: the first sweep runs at start-up and finds
   every instant that passed, because it compares with now instead of waiting for a trigger.
 
-One process sweeps at a time. Every process of the add-on (each gunicorn worker runs create_app)
-starts a Sweeper, and each one competes for the `sla_sweeper` row of `scheduler_leases`. The
-holder renews it every LEASE_RENEW_SECS, and the others try to take it over at the same period,
-which they only can once it has expired (LEASE_SECS after the last renewal, so after the holder
-died or stopped renewing). A process that stops cleanly releases its lease. Nothing breaks if two
-processes sweep at once, because of the unique constraint; the lease only saves duplicate work.
-Set SLA_SWEEPER=False for processes that must not sweep (one-off commands, most tests).
+A sweep fires the due clocks SWEEP_BATCH at a time, each batch in one short transaction, until
+none is left. It only records the events: their escalation actions run afterwards on the
+process's action pool (`addon.sla.action_pool`), so a slow Jira never delays the firing.
 
-The escalation actions of an event run after its commit, through
-`addon.sla.escalation.run_actions(event_id)`. An event whose actions are not all done
-(`actions_done_at` NULL) is retried by later sweeps with a doubling delay.
+One process sweeps at a time. Every process of the add-on (each gunicorn worker runs create_app)
+starts a Sweeper, and each one competes for the `sla_sweeper` row of `scheduler_leases`. A job
+of its own renews the lease every LEASE_RENEW_SECS, however long a sweep or an action takes, and
+the other processes try to take it over at the same period. They only can once it has expired
+(LEASE_SECS after the last renewal, so after the holder died or stopped renewing). The holder
+stops sweeping LEASE_MARGIN_SECS before its lease expires, and a process that stops cleanly
+releases it. Nothing breaks if two processes sweep at once, because of the unique constraint; the
+lease only saves duplicate work. Set SLA_SWEEPER=False for processes that must not sweep
+(one-off commands, most tests).
 """
 
 import logging
@@ -39,7 +41,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..chat.models import Conversation
-from .clock import queue_payload, sla_now, update_next_due
+from ..jobs import stop_at_exit
+from .action_pool import action_pool, submit_due_actions
+from .deadlines import sla_now, update_next_due
+from .live import queue_payload
 from .models import ClockState, EventKind, SchedulerLease, SlaClock, SlaEvent
 
 log = logging.getLogger(__name__)
@@ -47,15 +52,12 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "sla_sweeper"
 LEASE_SECS = 15
 LEASE_RENEW_SECS = 5
+LEASE_MARGIN_SECS = 5
 # The lease holder writes the `supportchat.sla` issue property of changed clocks this often.
 PROPERTY_SYNC_SECS = 2
-# Clocks handled per sweep; the rest wait for the next sweep, half a second later by default.
-SWEEP_BATCH = 200
-# Failed escalation actions are retried after 5 s, doubling up to 30 min, at most 20 times.
-ACTION_RETRY_BASE_SECS = 5
-ACTION_RETRY_MAX_SECS = 1800
-ACTION_MAX_ATTEMPTS = 20
-LAST_ERROR_MAX_CHARS = 2000
+# Clocks fired per transaction, and batches per sweep; the rest wait for the next sweep.
+SWEEP_BATCH = 500
+SWEEP_MAX_BATCHES = 40
 
 
 def _database():
@@ -64,24 +66,51 @@ def _database():
 
 # -- firing -------------------------------------------------------------------------------------
 
-def sweep(now=None):
-    """Fire every warning and breach due at `now` (default: the app's SLA clock) and run their actions.
+def sweep(now=None, keep_going=None):
+    """Fire every warning and breach due at `now`, then hand the events whose actions are due to the pool.
 
-    Returns the ids of the events this call inserted. Runs inside an app context.
+    Without `now`, each batch is fired at the current instant of the app's SLA clock. The batches
+    stop when none is full, after SWEEP_MAX_BATCHES, or when `keep_going()` returns False.
+    Returns the ids of the events this call inserted; their actions run later, on the threads
+    of the action pool. Runs inside an app context.
     """
-    now = now or sla_now()
-    session = _database().session
-    due = session.execute(
-        select(SlaClock.id).where(SlaClock.next_due_at <= now)
-        .order_by(SlaClock.next_due_at).limit(SWEEP_BATCH)
-    ).scalars().all()
-    session.rollback()  # ends the read transaction before the per-clock write transactions
-
     fired = []
-    for clock_id in due:
-        fired.extend(_fire_due(clock_id, now))
-    _run_pending_actions(now)
+    for _ in range(SWEEP_MAX_BATCHES):
+        new_ids, handled = _fire_batch(now or sla_now(), SWEEP_BATCH)
+        fired.extend(new_ids)
+        if handled < SWEEP_BATCH or (keep_going is not None and not keep_going()):
+            break
+
+    escalation = _escalation()
+    if escalation is not None:
+        submit_due_actions(escalation, now or sla_now())
     return fired
+
+
+def wait_for_actions(timeout=None):
+    """Wait until the app's action pool has run everything handed to it; return False on timeout."""
+    return action_pool().wait_idle(timeout)
+
+
+def _lock_due_clocks(session, now, limit):
+    """Lock and return up to `limit` clocks due at `now`, the most overdue first.
+
+    PostgreSQL skips the rows that a request is changing, and the next sweep picks them up. So
+    the sweep never waits for a request and never deadlocks with a recompute. SQLite has no row
+    locks, so a no-op UPDATE of the same rows takes its database write lock before they are read.
+    """
+    due = (
+        select(SlaClock).where(SlaClock.next_due_at <= now)
+        .order_by(SlaClock.next_due_at, SlaClock.id).limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        due_ids = select(SlaClock.id).where(SlaClock.next_due_at <= now).order_by(
+            SlaClock.next_due_at, SlaClock.id).limit(limit)
+        session.execute(update(SlaClock).where(SlaClock.id.in_(due_ids.scalar_subquery()))
+                        .values(version=SlaClock.version).execution_options(synchronize_session=False))
+        return session.execute(due).scalars().all()
+    return session.execute(due.with_for_update(skip_locked=True)).scalars().all()
 
 
 def _lock_clock(session, clock_id):
@@ -108,26 +137,73 @@ def _due_events(clock, now):
     return due
 
 
+def _record_events(session, clock, now):
+    """Add the clock's due events to the session and mark them fired on the locked clock; return them."""
+    events = []
+    for kind, moment in _due_events(clock, now):
+        event = SlaEvent(clock_id=clock.id, kind=kind, due_at=moment, fired_at=now,
+                         actions_done=[], attempts=0, next_attempt_at=now)
+        session.add(event)
+        events.append(event)
+        if kind == EventKind.WARNING:
+            clock.warned = True
+        else:
+            clock.breached = True
+    update_next_due(clock)
+    clock.version += 1
+    return events
+
+
+def _log_fired(clock, conversation, events, now):
+    for event in events:
+        log.info("SLA %s fired: clock %s, conversation %s (%s), %s round %s, due %s, fired %s",
+                 event.kind, clock.id, conversation.id, conversation.issue_key, clock.kind, clock.round,
+                 event.due_at.isoformat(), now.isoformat())
+
+
+def _fire_batch(now, limit):
+    """Record the due events of up to `limit` clocks in one transaction.
+
+    Returns (ids of the new events, number of clocks handled). If another process recorded one
+    of the events first, the batch is rolled back and its clocks are fired one by one instead.
+    """
+    clock_ids = []
+    fired = []
+    try:
+        with _database().transaction() as session:
+            clocks = _lock_due_clocks(session, now, limit)
+            if not clocks:
+                return [], 0
+            clock_ids = [clock.id for clock in clocks]
+            conversations = {conversation.id: conversation for conversation in session.execute(
+                select(Conversation).where(Conversation.id.in_({clock.conversation_id for clock in clocks}))
+            ).scalars()}
+            for clock in clocks:
+                fired.append((clock, _record_events(session, clock, now)))
+            session.flush()
+            for clock in clocks:
+                queue_payload(session, conversations[clock.conversation_id], clock)
+    except IntegrityError:
+        log.info("SLA sweep: another process recorded an event of a batch of %s clocks first; "
+                 "firing them one by one", len(clock_ids))
+        new_ids = []
+        for clock_id in clock_ids:
+            new_ids.extend(_fire_due(clock_id, now))
+        return new_ids, len(clock_ids)
+
+    for clock, events in fired:
+        _log_fired(clock, conversations[clock.conversation_id], events, now)
+    return [event.id for _clock, events in fired for event in events], len(clock_ids)
+
+
 def _fire_due(clock_id, now):
     """Record the due events of one clock in one transaction; return the ids of the new events."""
-    database = _database()
     try:
-        with database.transaction() as session:
+        with _database().transaction() as session:
             clock = _lock_clock(session, clock_id)
             if clock is None or clock.next_due_at is None or clock.next_due_at > now:
                 return []  # met, paused, recomputed or fired by another process meanwhile
-            events = []
-            for kind, moment in _due_events(clock, now):
-                event = SlaEvent(clock_id=clock.id, kind=kind, due_at=moment, fired_at=now,
-                                 actions_done=[], attempts=0, next_attempt_at=now)
-                session.add(event)
-                events.append(event)
-                if kind == EventKind.WARNING:
-                    clock.warned = True
-                else:
-                    clock.breached = True
-            update_next_due(clock)
-            clock.version += 1
+            events = _record_events(session, clock, now)
             session.flush()
             conversation = session.get(Conversation, clock.conversation_id)
             queue_payload(session, conversation, clock)
@@ -138,10 +214,7 @@ def _fire_due(clock_id, now):
         _mark_fired(clock_id)
         return []
 
-    for event in events:
-        log.info("SLA %s fired: clock %s, conversation %s (%s), %s round %s, due %s, fired %s",
-                 event.kind, clock.id, conversation.id, conversation.issue_key, clock.kind, clock.round,
-                 event.due_at.isoformat(), now.isoformat())
+    _log_fired(clock, conversation, events, now)
     return [event.id for event in events]
 
 
@@ -157,8 +230,6 @@ def _mark_fired(clock_id):
         update_next_due(clock)
 
 
-# -- escalation actions -------------------------------------------------------------------------
-
 def _escalation():
     """Return the escalation module, or None while it does not exist (logged once per app)."""
     try:
@@ -169,63 +240,6 @@ def _escalation():
             log.warning("SLA escalation actions are not available (%s); events are recorded only", error)
         return None
     return escalation
-
-
-def retry_delay(attempts):
-    """Return the wait before attempt `attempts + 1` of an event's actions."""
-    return timedelta(seconds=min(ACTION_RETRY_MAX_SECS, ACTION_RETRY_BASE_SECS * 2 ** max(0, attempts - 1)))
-
-
-def _run_pending_actions(now):
-    # NOTE: actions run in the sweep's own thread. While Jira is slow, the next sweeps start late
-    # by the time the actions take, although events already fired stay recorded.
-    escalation = _escalation()
-    if escalation is None:
-        return
-    session = _database().session
-    pending = session.execute(
-        select(SlaEvent.id, SlaEvent.attempts).where(
-            SlaEvent.actions_done_at.is_(None), SlaEvent.next_attempt_at.is_not(None),
-            SlaEvent.next_attempt_at <= now,
-        ).order_by(SlaEvent.id).limit(SWEEP_BATCH)
-    ).all()
-    session.rollback()
-    for event_id, attempts in pending:
-        if _claim_attempt(event_id, attempts, now):
-            _run_actions(escalation, event_id, attempts + 1)
-
-
-def _claim_attempt(event_id, attempts, now):
-    """Count one attempt of the event's actions and schedule the next, if this process wins it.
-
-    The guarded UPDATE lets one process run each attempt, even when several sweep at once. The
-    next attempt is scheduled before this one runs, so a crash during the actions is retried too.
-    """
-    attempt = attempts + 1
-    next_attempt_at = now + retry_delay(attempt) if attempt < ACTION_MAX_ATTEMPTS else None
-    with _database().transaction() as session:
-        result = session.execute(
-            update(SlaEvent).where(
-                SlaEvent.id == event_id, SlaEvent.attempts == attempts, SlaEvent.actions_done_at.is_(None),
-            ).values(attempts=attempt, next_attempt_at=next_attempt_at)
-        )
-    return result.rowcount == 1
-
-
-def _run_actions(escalation, event_id, attempt):
-    try:
-        escalation.run_actions(event_id)
-    except Exception as error:  # noqa: BLE001  (recorded on the event and retried by a later sweep)
-        with _database().transaction() as session:
-            event = session.get(SlaEvent, event_id)
-            event.last_error = f"{type(error).__name__}: {error}"[:LAST_ERROR_MAX_CHARS]
-            next_attempt_at = event.next_attempt_at
-        if next_attempt_at is None:
-            log.error("SLA event %s: escalation actions failed on attempt %s, the last one: %s",
-                      event_id, attempt, error)
-        else:
-            log.warning("SLA event %s: escalation actions failed on attempt %s (%s); retry at %s",
-                        event_id, attempt, error, next_attempt_at.isoformat())
 
 
 # -- the lease ----------------------------------------------------------------------------------
@@ -267,20 +281,26 @@ def release_lease(name, owner, now):
 
 
 class Sweeper:
-    """The sweeping job of one process: an APScheduler BackgroundScheduler and the lease it competes for.
+    """The SLA jobs of one process, on an APScheduler BackgroundScheduler: the lease, the sweep and
+    the issue-property sync, each in a thread of its own so that none waits for another.
 
-    The lease runs on the wall clock (it is about processes being alive), while deadlines run on
-    the app's injectable SLA clock.
+    The lease runs on the wall clock (it is about processes being alive), while deadlines and
+    action claims run on the app's injectable SLA clock. `wall_clock` replaces the wall clock in
+    tests.
     """
 
-    def __init__(self, app, owner=None):
+    def __init__(self, app, owner=None, wall_clock=None):
         self.app = app
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.interval_secs = float(app.config.get("SLA_SWEEP_INTERVAL_SECS", 0.5))
+        self.wall_clock = wall_clock or (lambda: datetime.now(timezone.utc))
         self.scheduler = None
-        self.lease_renewed_at = None
-        self.next_lease_try_at = None
-        self.next_property_sync_at = None
+        # This process holds the lease until this wall-clock instant; None when it does not hold it.
+        self.lease_expires_at = None
+        self.lease_tried = False
+        self._lease_lock = threading.Lock()
+        # Set at each renewal that keeps or takes the lease.
+        self.lease_renewed = threading.Event()
         # Set after the first sweep job ran (whether or not this process held the lease).
         self.first_run_done = threading.Event()
 
@@ -288,66 +308,96 @@ class Sweeper:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
-        self.scheduler.add_job(self.run, "interval", seconds=self.interval_secs, id="sla_sweep",
-                               next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
-                               misfire_grace_time=None)
+        now = datetime.now(timezone.utc)
+        jobs = ((self.keep_lease, LEASE_RENEW_SECS, "sla_lease"), (self.run, self.interval_secs, "sla_sweep"),
+                (self.sync_properties, PROPERTY_SYNC_SECS, "sla_property_sync"))
+        for function, seconds, job_id in jobs:
+            self.scheduler.add_job(function, "interval", seconds=seconds, id=job_id, next_run_time=now,
+                                   coalesce=True, max_instances=1, misfire_grace_time=None)
         self.scheduler.start()
+        stop_at_exit(self.scheduler)
         log.info("SLA sweeper %s started, every %s s", self.owner, self.interval_secs)
+
+    def keep_lease(self):
+        """Renew or take the lease, and renew the claims of the actions running here (every LEASE_RENEW_SECS)."""
+        with self.app.app_context():
+            try:
+                self.renew_lease(self.wall_clock())
+            except Exception:  # noqa: BLE001  (the next renewal tries again; the lease may expire meanwhile)
+                log.exception("Renewing the SLA sweeper lease of %s failed", self.owner)
+            pool = self.app.extensions.get("sla_actions")
+            try:
+                if pool is not None:
+                    pool.renew_claims(sla_now())
+            except Exception:  # noqa: BLE001  (each action renews its claim too before it starts)
+                log.exception("Renewing the claims of running SLA actions failed")
+            finally:
+                _database().remove_session()
+
+    def renew_lease(self, wall_now):
+        """Renew or take the lease at `wall_now`; return whether this process holds it."""
+        with self._lease_lock:
+            held = take_lease(LEASE_NAME, self.owner, wall_now, LEASE_SECS)
+            if held and self.lease_expires_at is None:
+                log.info("SLA sweeper %s took the lease", self.owner)
+            elif not held and self.lease_expires_at is not None:
+                log.warning("SLA sweeper %s lost the lease to another process", self.owner)
+            self.lease_expires_at = wall_now + timedelta(seconds=LEASE_SECS) if held else None
+            self.lease_tried = True
+        if held:
+            self.lease_renewed.set()
+        return held
+
+    def holds_lease(self, wall_now):
+        """Tell whether this process may sweep at `wall_now`: its lease has LEASE_MARGIN_SECS or more left."""
+        expires_at = self.lease_expires_at
+        return expires_at is not None and wall_now < expires_at - timedelta(seconds=LEASE_MARGIN_SECS)
 
     def run(self):
         """Sweep once if this process holds the lease; the scheduler calls this every interval."""
         with self.app.app_context():
-            wall_now = datetime.now(timezone.utc)
             try:
-                if self.holds_lease(wall_now):
-                    sweep()
-                    self.sync_properties(wall_now)
+                if not self.lease_tried:
+                    self.renew_lease(self.wall_clock())  # at start-up, before the lease job's first run
+                if self.holds_lease(self.wall_clock()):
+                    sweep(keep_going=lambda: self.holds_lease(self.wall_clock()))
             except Exception:  # noqa: BLE001  (the next run, half a second later, tries again)
                 log.exception("The SLA sweep failed")
             finally:
                 self.first_run_done.set()
 
-    def sync_properties(self, wall_now):
-        """Write the issue property of clocks changed since it was last written, every PROPERTY_SYNC_SECS.
+    def sync_properties(self):
+        """Write the issue property of clocks changed since it was last written, if this process holds the lease.
 
         Clocks change in request threads (messages, status changes) that must not wait for Jira,
         so the lease holder writes their property here instead.
         """
-        if self.next_property_sync_at is not None and wall_now < self.next_property_sync_at:
+        if not self.holds_lease(self.wall_clock()):
             return
-        self.next_property_sync_at = wall_now + timedelta(seconds=PROPERTY_SYNC_SECS)
-        try:
-            from .issue_property import sync_pending_properties
-        except ImportError:
-            return
-        sync_pending_properties()
+        from .issue_property import sync_pending_properties
 
-    def holds_lease(self, wall_now):
-        """Tell whether this process may sweep now, renewing or trying to take the lease when due."""
-        if self.lease_renewed_at is not None and wall_now - self.lease_renewed_at < timedelta(seconds=LEASE_RENEW_SECS):
-            return True
-        if self.lease_renewed_at is None and self.next_lease_try_at is not None and wall_now < self.next_lease_try_at:
-            return False
-        held = take_lease(LEASE_NAME, self.owner, wall_now, LEASE_SECS)
-        if held and self.lease_renewed_at is None:
-            log.info("SLA sweeper %s took the lease", self.owner)
-        elif not held and self.lease_renewed_at is not None:
-            log.warning("SLA sweeper %s lost the lease to another process", self.owner)
-        self.lease_renewed_at = wall_now if held else None
-        self.next_lease_try_at = None if held else wall_now + timedelta(seconds=LEASE_RENEW_SECS)
-        return held
+        with self.app.app_context():
+            try:
+                sync_pending_properties()
+            except Exception:  # noqa: BLE001  (the clocks stay pending for the next sync)
+                log.exception("Writing the SLA issue properties failed")
+            finally:
+                _database().remove_session()
 
     def stop(self):
-        """Stop the job, wait for a running sweep, and release the lease."""
+        """Stop the jobs, wait for the running ones and, briefly, for actions, then release the lease."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        if self.lease_renewed_at is not None:
+        pool = self.app.extensions.pop("sla_actions", None)
+        if pool is not None:
+            pool.shutdown()
+        if self.lease_expires_at is not None:
             with self.app.app_context():
                 try:
-                    release_lease(LEASE_NAME, self.owner, datetime.now(timezone.utc))
+                    release_lease(LEASE_NAME, self.owner, self.wall_clock())
                 except Exception:  # noqa: BLE001  (the lease then expires by itself)
                     log.exception("Releasing the SLA sweeper lease failed")
-            self.lease_renewed_at = None
+            self.lease_expires_at = None
         log.info("SLA sweeper %s stopped", self.owner)
 
 

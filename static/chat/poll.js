@@ -1,6 +1,10 @@
 /* HTTP fallback of the live channel, used when websockets cannot be opened (proxies that strip the
- * Upgrade header, old browsers): long-poll GET /api/chats/<id>/poll?after=S for news, and
+ * Upgrade header, old browsers): long-poll GET /api/chats/<id>/poll?after=S&sla=V for news, and
  * POST /api/chats/<id>/messages for sends, with the same client_message_id as a websocket send.
+ *
+ * `sla` is the version of the SLA state the page shows (channel.slaVersion, kept by sla.js). When
+ * the clock has changed since, the poll returns the current SLA frame ("sla" for agents,
+ * "sla_customer" for key users) in `frames`, so no SLA change is lost between two polls.
  */
 (function () {
   "use strict";
@@ -46,12 +50,18 @@
     }
     this.polling = true;
     var path = "/chats/" + this.id + "/poll";
-    var query = Object.assign({after: this.lastSeq}, this.query());
+    var query = Object.assign({after: this.lastSeq, sla: this.slaVersion || ""}, this.query());
     client.api("GET", path, undefined, query).then(function (data) {
       self.polling = false;
       self.pollFailures = 0;
-      client.listOf(data).forEach(function (payload) {
+      ((data && data.messages) || []).forEach(function (payload) {
         self.receive(Object.assign({type: "message"}, payload));
+      });
+      ((data && data.frames) || []).forEach(function (frame) {
+        if (frame.sla && frame.sla.version) {
+          self.slaVersion = frame.sla.version;
+        }
+        self.receive(frame);
       });
       self.poll();
     }, function (error) {

@@ -5,13 +5,16 @@
  * role="alert" once the deadline passed, "En pause (en attente du client)", and the time of the
  * first response once it was sent. Key users (portal footer and request panel) see when a
  * technician will answer ("Un technicien vous répondra avant lundi 10:30") and, outside opening
- * hours, when support opens; times are in the support calendar's time zone, named when the
- * browser's differs. Their line goes once an agent has answered.
+ * hours, when support opens. Their line goes once an agent has answered, and comes back when a
+ * next-response round starts. Both show times in the support calendar's time zone, named when the
+ * browser's differs.
  *
  * Business time is not wall time: the server places the deadline on the support calendar, and the
- * countdown here is wall time to that instant. The state comes from the conversation's `sla` field
- * and, for agents, from the agent-only "sla" frames of the live channel (the websocket only: the
- * long-poll fallback carries messages alone). A timer redraws the countdown and shows the warning
+ * countdown here is wall time to that instant. The state comes from the conversation's `sla` field,
+ * then from the live channel's frames, over the websocket or the long-poll: "sla" (agent view) for
+ * agents, "sla_customer" (customer view) for key users. Each state carries a version, and a state
+ * older than the one shown is ignored. Frames sent while a websocket was down are lost, so the
+ * state is read again at each (re)connection. A timer redraws the countdown and shows the warning
  * or the breach as soon as its instant passes, without waiting for the frame.
  */
 (function () {
@@ -80,6 +83,23 @@
     return date && !isNaN(date.getTime()) ? date : null;
   }
 
+  // Tell whether SLA version `a` ("<clock id>.<change count>") is newer than `b`. A state without a
+  // version is taken as newer than the one shown, because the server sent it last.
+  function newer(a, b) {
+    if (!a || !b) {
+      return true;
+    }
+    var left = a.split(".").map(Number);
+    var right = b.split(".").map(Number);
+    return left[0] !== right[0] ? left[0] > right[0] : left[1] > right[1];
+  }
+
+  // The text of the zone note when the browser would show another time for `date` than `zone` does.
+  function zoneNote(date, zone) {
+    var otherZone = zone && date && timeText(date, zone) !== timeText(date, undefined);
+    return otherZone ? t("sla_zone_note", {zone: zone}) : "";
+  }
+
   // ----- the agent's clock -----
 
   function AgentClock(view, sla) {
@@ -96,17 +116,10 @@
     this.alert.setAttribute("role", "alert");
     this.alert.setAttribute("data-sla-alert", "");
     this.detail = this.node.appendChild(make("p", "sla-detail"));
+    this.zone = this.node.appendChild(make("p", "sla-zone"));
     this.announce = this.node.appendChild(make("p", "visually-hidden"));
     this.announce.setAttribute("aria-live", "polite");
     view.root.insertBefore(this.node, view.root.firstChild);
-
-    var self = this;
-    view.channel.on("sla", function (frame) {
-      if (frame.sla) {
-        self.sla = frame.sla;
-        keepDrawing(self);
-      }
-    });
   }
 
   AgentClock.prototype.stateAt = function (now) {
@@ -124,11 +137,12 @@
 
   AgentClock.prototype.lineText = function (state, now) {
     var sla = this.sla;
+    var zone = sla.timezone || undefined;
     var deadline = instant(sla.deadline);
     var metAt = instant(sla.met_at);
     if (state === "met" && metAt) {
       var key = sla.kind === "next_response" ? "sla_answered" : "sla_first_answered";
-      return sentence(key, metAt, undefined, now) + (sla.breached ? " " + t("sla_answered_late") : "");
+      return sentence(key, metAt, zone, now) + (sla.breached ? " " + t("sla_answered_late") : "");
     }
     if (state === "stopped") {
       return t("sla_stopped");
@@ -143,11 +157,12 @@
     if (state === "breached") {
       return "";
     }
-    return sentence("sla_due", deadline, undefined, now, {left: countdown(deadline, now)});
+    return sentence("sla_due", deadline, zone, now, {left: countdown(deadline, now)});
   };
 
   AgentClock.prototype.render = function () {
     var now = new Date();
+    var zone = this.sla.timezone || undefined;
     var state = this.stateAt(now);
     var previous = this.node.getAttribute("data-sla-state");
     this.node.setAttribute("data-sla-state", state);
@@ -159,14 +174,18 @@
     this.lozenge.hidden = state !== "warning";
     var deadline = instant(this.sla.deadline);
     // The alert's text changes only with the state, so screen readers announce the breach once.
-    var alertText = state === "breached" && deadline ? sentence("sla_breached", deadline, undefined, now) : "";
+    var alertText = state === "breached" && deadline ? sentence("sla_breached", deadline, zone, now) : "";
     if (this.alert.textContent !== alertText) {
       this.alert.textContent = alertText;
     }
     if (state === "warning" && previous && previous !== "warning" && deadline) {
-      this.announce.textContent = sentence("sla_warning_announce", deadline, undefined, now);
+      this.announce.textContent = sentence("sla_warning_announce", deadline, zone, now);
     }
     this.detail.textContent = t("sla_policy", {tier: this.sla.tier, priority: this.sla.priority});
+    // Name the zone when the browser would show another time for the instant of the line.
+    var shown = state === "met" ? instant(this.sla.met_at) : deadline;
+    this.zone.textContent = state === "paused" || state === "stopped" ? "" : zoneNote(shown, zone);
+    this.zone.hidden = !this.zone.textContent;
     return [instant(this.sla.warning_at), deadline];
   };
 
@@ -181,10 +200,12 @@
     this.zone = this.node.appendChild(make("p", "sla-zone"));
     view.root.insertBefore(this.node, view.root.firstChild);
 
+    // A new public reply by an agent hides the line at once; its "sla_customer" frame follows.
     var self = this;
     view.channel.on("message", function (payload) {
       var author = payload.author || {};
-      if (author.role === "agent" && payload.kind === "message" && payload.visibility !== "internal") {
+      var fresh = !payload.edited_at && !payload.deleted;
+      if (fresh && author.role === "agent" && payload.kind === "message" && payload.visibility !== "internal") {
         self.sla = Object.assign({}, self.sla, {answered: true});
         keepDrawing(self);
       }
@@ -206,9 +227,7 @@
       this.answerBy.textContent = answerBy ? sentence("sla_answer_by", answerBy, zone, now) : "";
     }
     // Name the zone when the browser would show another time for the instants above.
-    var shownInstant = answerBy || opensAt;
-    var otherZone = zone && shownInstant && timeText(shownInstant, zone) !== timeText(shownInstant, undefined);
-    this.zone.textContent = otherZone ? t("sla_zone_note", {zone: zone}) : "";
+    this.zone.textContent = zoneNote(answerBy || opensAt, zone);
 
     this.closed.hidden = !this.closed.textContent;
     this.answerBy.hidden = !this.answerBy.textContent;
@@ -249,22 +268,52 @@
     }
   });
 
-  // Show the SLA line of `conversation` (an API conversation object) above `view`. A conversation
-  // listed without its `sla` field (the footer's "Mes discussions") is read again to get it.
+  // Show the SLA line of `conversation` (an API conversation object) above `view`, and keep it
+  // up to date from the live channel. A conversation listed without its `sla` field (the footer's
+  // "Mes discussions") is read again to get it. One without a clock gets its line with the first
+  // frame.
   function attach(view, conversation, role) {
+    var channel = view.channel;
+    var line = null;
+
+    function apply(sla) {
+      if (!sla || (line && !newer(sla.version, line.sla.version))) {
+        return;
+      }
+      if (sla.version) {
+        channel.slaVersion = sla.version;  // sent by the long-poll (poll.js)
+      }
+      if (line) {
+        line.sla = sla;
+        keepDrawing(line);
+      } else {
+        line = show(view, sla, role);
+      }
+    }
+
+    function refresh() {
+      if (!conversation.issue_key) {
+        return;
+      }
+      SupportChat.client.api("GET", "/chats/by-issue/" + encodeURIComponent(conversation.issue_key), undefined,
+        channel.query()).then(function (data) {
+        apply(SupportChat.conversationOf(data).sla);
+      }, function () {});
+    }
+
+    channel.on(role === "agent" ? "sla" : "sla_customer", function (frame) {
+      apply(frame.sla);
+    });
+    channel.on("status", function (status) {
+      if (status === "connected") {
+        refresh();
+      }
+    });
     if (conversation.sla) {
-      return show(view, conversation.sla, role);
+      apply(conversation.sla);
+    } else if (conversation.sla === undefined) {
+      refresh();
     }
-    if (conversation.sla === undefined && conversation.issue_key && role !== "agent") {
-      SupportChat.client.api("GET", "/chats/by-issue/" + encodeURIComponent(conversation.issue_key))
-        .then(function (data) {
-          var sla = SupportChat.conversationOf(data).sla;
-          if (sla && document.body.contains(view.root)) {
-            show(view, sla, role);
-          }
-        }, function () {});
-    }
-    return null;
   }
 
   SupportChat.sla = {attach: attach};

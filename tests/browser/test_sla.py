@@ -1,5 +1,6 @@
-"""The SLA on screen, in headless Chromium: the key user's answer-by time, the agent panel's clock
-and its warning and breach, and the SLA settings section of the admin page.
+"""The SLA on screen, in headless Chromium. The key user sees the answer-by time and its live
+changes. The agent panel shows the clock in the calendar's time zone, with its warning and breach,
+also over the long-poll fallback. The admin page has the SLA settings section.
 
 The add-on's SLA clock is real time plus an offset that the test moves forward (config SLA_NOW).
 The sweeper then fires the warning and the breach at once, while the browsers' clocks stay real.
@@ -29,7 +30,9 @@ from tests.browser.test_chat_journey import (
     WAIT_MS,
     start_chat,
 )
-from tests.subscriptions import grant_defaults
+from addon.sla.clock import recompute_site
+from tests.browser.test_chat_journey import send
+from tests.subscriptions import change_subscription, grant_defaults
 
 pytestmark = pytest.mark.browser
 
@@ -90,9 +93,24 @@ def new_page(browser, site_url, account_id, path, timezone_id):
 
 
 def deadline_of(app):
+    """Return the deadline of the newest SLA clock."""
     with app.app_context():
         session = app.extensions["database"].session
-        return session.execute(select(SlaClock.deadline_at)).scalar_one()
+        deadline = session.execute(select(SlaClock.deadline_at).order_by(SlaClock.id.desc()).limit(1)).scalar_one()
+        session.rollback()
+        return deadline
+
+
+def set_windows(app, minutes):
+    """Give every priority of every tier `minutes` of first and next response, and recompute open clocks."""
+    policies = {tier: dict(policy, warning_percent=WARNING_PERCENT,
+                           first_response_minutes={priority: minutes for priority in policy["first_response_minutes"]},
+                           next_response_minutes={priority: minutes for priority in policy["first_response_minutes"]})
+                for tier, policy in DEFAULTS["sla_policies"].items()}
+    with app.app_context():
+        installation_id = app.extensions["database"].session.execute(select(Installation.id)).scalar_one()
+        set_setting(installation_id, "sla_policies", policies)
+        recompute_site(installation_id)
 
 
 def paris_time(deadline, now):
@@ -190,18 +208,24 @@ def test_sla_settings_section(browser, jira_site, sla_addon, artifacts_dir):
     expect(section.get_by_label("Fuseau horaire")).to_have_value("Europe/Paris")
     expect(section.get_by_label("Lundi, plage 1 : ouverture")).to_have_value("00:00")
 
-    # A bad time is named next to its row by the server; nothing is stored.
-    section.get_by_label("Lundi, plage 1 : ouverture").fill("25:00")
-    section.get_by_role("button", name="Enregistrer le calendrier").click()
+    # A bad closing time is named once, next to its row, in French and without the JSON path;
+    # the focus goes to the closing time. Nothing is stored.
     opening = section.get_by_label("Lundi, plage 1 : ouverture")
-    expect(opening).to_have_attribute("aria-invalid", "true")
+    closing = section.get_by_label("Lundi, plage 1 : fermeture")
+    closing.fill("25:00")
+    section.get_by_role("button", name="Enregistrer le calendrier").click()
+    expect(closing).to_have_attribute("aria-invalid", "true")
+    expect(closing).to_be_focused()
+    expect(opening).not_to_have_attribute("aria-invalid", "true")
     row_error = section.locator("[data-sla-field='calendar.hours.mon[0]'] .chat-field-error")
-    expect(row_error).to_contain_text("25:00")
-    expect(section.locator("[data-sla-calendar-form] [data-sla-form-error]")).to_contain_text("hours.mon[0]")
+    expect(row_error).to_have_text(
+        "Heure invalide « 25:00 » : utilisez 00:00 à 23:59, ou 24:00 pour une fermeture à minuit.")
+    expect(section.locator("[data-sla-calendar-form] [data-sla-form-error]")).to_be_hidden()
+    expect(section).not_to_contain_text("hours.mon")
 
     # Lunch break on Monday, Moselle's holidays, and save.
     opening.fill("09:00")
-    section.get_by_label("Lundi, plage 1 : fermeture").fill("12:00")
+    closing.fill("12:00")
     section.get_by_role("button", name="Ajouter une plage horaire le lundi").click()
     expect(section.get_by_label("Lundi, plage 2 : ouverture")).to_be_focused()
     section.get_by_label("Lundi, plage 2 : ouverture").fill("14:00")
@@ -211,9 +235,11 @@ def test_sla_settings_section(browser, jira_site, sla_addon, artifacts_dir):
     expect(subdivision.locator("option[value='6AE']")).to_have_text("Alsace (6AE)")
     subdivision.select_option("57")
     section.get_by_role("button", name="Enregistrer le calendrier").click()
-    expect(section.locator("[data-sla-status]")).to_have_text(
-        "Calendrier enregistré ; échéances recalculées pour 0 discussion(s) en cours.")
-    expect(opening).not_to_have_attribute("aria-invalid", "true")
+    calendar_status = section.locator("[data-sla-calendar-form] [data-sla-form-status]")
+    expect(calendar_status).to_have_text(
+        "Calendrier enregistré. Échéances recalculées pour 0 discussion(s) dont le délai court encore.")
+    expect(closing).not_to_have_attribute("aria-invalid", "true")
+    expect(row_error).to_be_hidden()
 
     with sla_addon.app.app_context():
         installation_id = sla_addon.app.extensions["database"].session.execute(select(Installation.id)).scalar_one()
@@ -229,19 +255,32 @@ def test_sla_settings_section(browser, jira_site, sla_addon, artifacts_dir):
     assert exported == calendar
 
     file_input = section.get_by_label("Fichier JSON exporté ou écrit à la main ; il remplace le calendrier enregistré")
-    bad = dict(exported, holidays={"country": "FR", "subdivision": "67"})
-    file_input.set_input_files(files=[{"name": "bad.json", "mimeType": "application/json",
-                                       "buffer": json.dumps(bad).encode("utf-8")}])
-    section.get_by_role("button", name="Importer le fichier JSON").click()
-    expect(section.locator("[data-sla-import-form] [data-sla-form-error]")).to_contain_text("holidays.subdivision")
+    import_error = section.locator("[data-sla-import-form] [data-sla-form-error]")
+    import_status = section.locator("[data-sla-import-form] [data-sla-form-status]")
+
+    def import_file(name, content):
+        file_input.set_input_files(files=[{"name": name, "mimeType": "application/json", "buffer": content}])
+        section.get_by_role("button", name="Importer le fichier JSON").click()
+
+    # Errors of a file are worded in the page's language, with the place in the file in words.
+    import_file("bad.json", json.dumps(dict(exported, holidays={"country": "FR", "subdivision": "67"})).encode())
+    expect(import_error).to_contain_text("« 67 » n'est pas une subdivision de FR : choisissez parmi 57, 6AE, ")
+    expect(import_error).not_to_contain_text("holidays.subdivision")
+    expect(calendar_status).to_be_empty()
+    broken = json.dumps(dict(exported, hours=dict(exported["hours"], fri=[["09:00", "12:00"], ["14:00", "18h00"]])))
+    import_file("badvalue.json", broken.encode())
+    expect(import_error).to_have_text(
+        "Vendredi, plage 2 : heure « 18h00 » illisible : écrivez-la HH:MM, par exemple 09:00.")
+    import_file("broken.json", b'{"timezone": "Europe/Paris",')
+    expect(import_error).to_have_text("Le fichier n'est pas du JSON valide (ligne 1, colonne 29) : corrigez-le "
+                                      "à cet endroit ou exportez de nouveau le calendrier.")
 
     good = dict(exported, holidays={"country": "FR", "subdivision": "6AE"},
                 special_days={"2026-12-31": [["09:00", "12:00"]]})
-    file_input.set_input_files(files=[{"name": "good.json", "mimeType": "application/json",
-                                       "buffer": json.dumps(good).encode("utf-8")}])
-    section.get_by_role("button", name="Importer le fichier JSON").click()
-    expect(section.locator("[data-sla-status]")).to_have_text(
-        "Calendrier importé ; échéances recalculées pour 0 discussion(s) en cours.")
+    import_file("good.json", json.dumps(good).encode("utf-8"))
+    expect(import_status).to_have_text(
+        "Calendrier importé. Échéances recalculées pour 0 discussion(s) dont le délai court encore.")
+    expect(import_error).to_be_hidden()
     expect(subdivision).to_have_value("6AE")
     expect(section.get_by_label("Date du jour particulier 1")).to_have_value("2026-12-31")
     expect(section.get_by_label("Horaires du jour particulier 1 (par exemple 09:00-12:00, 14:00-16:00)")).to_have_value(
@@ -254,9 +293,67 @@ def test_sla_settings_section(browser, jira_site, sla_addon, artifacts_dir):
     expect(premium.get_by_label("Highest").first).to_have_attribute("aria-invalid", "true")
     premium.get_by_label("Highest").first.fill("45")
     section.get_by_role("button", name="Enregistrer les politiques").click()
-    expect(section.locator("[data-sla-status]")).to_have_text(
-        "Politiques enregistrées ; échéances recalculées pour 0 discussion(s) en cours.")
+    expect(section.locator("[data-sla-policies-form] [data-sla-form-status]")).to_have_text(
+        "Politiques enregistrées. Échéances recalculées pour 0 discussion(s) dont le délai court encore.")
+    expect(import_status).to_be_empty()
 
     section.screenshot(path=str(artifacts_dir / "sla-settings.png"))
     frame = page.locator(ADMIN_FRAME).element_handle().content_frame()
     assert serious_violations(frame, context="[data-sla-settings]") == []
+
+
+def test_sla_live_key_user_and_polling_agent(browser, jira_site, sla_addon, sla_clock, artifacts_dir):
+    app = sla_addon.app
+    set_windows(app, WINDOW_MINUTES)
+    customer = new_page(browser, jira_site.url, "cust-alice", PORTAL, "Europe/Paris")
+    issue_key = start_chat(customer)
+    footer = customer.frame_locator(FOOTER_FRAME)
+    answer = footer.locator("[data-sla-answer]")
+    expect(answer.locator(".sla-answer-by")).to_have_text(
+        f"Un technicien vous répondra avant {paris_time(deadline_of(app), sla_clock())}.")
+
+    # The agent's browser has no websocket, so its panel long-polls; it is in New York, and the
+    # clock shows Paris times and names the zone.
+    context = browser.new_context(locale="fr-FR", timezone_id="America/New_York", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    context.add_init_script("delete window.WebSocket;")
+    agent = context.new_page()
+    polls, sockets = [], []
+    agent.on("request", lambda request: polls.append(request.url) if "/poll?" in request.url else None)
+    agent.on("websocket", lambda socket: sockets.append(socket.url))
+    agent.goto(f"{jira_site.url}/login?as=agent-camille&next=/browse/{issue_key}")
+    agent.locator("[data-glance-toggle]").click()
+    glance = agent.frame_locator(GLANCE_FRAME)
+    clock = glance.locator("[data-sla-clock]")
+    expect(clock.locator("[data-sla-text]")).to_have_text(re.compile(
+        rf"^Réponse attendue avant {paris_time(deadline_of(app), sla_clock())} \(dans (1 h|\d\d? min)\)\.$"))
+    expect(clock.locator(".sla-zone")).to_have_text("Heures du support, fuseau Europe/Paris.")
+
+    # A recompute moves the key user's time and the agent's deadline, live.
+    set_windows(app, 2 * WINDOW_MINUTES)
+    moved = deadline_of(app)
+    expect(answer.locator(".sla-answer-by")).to_have_text(
+        f"Un technicien vous répondra avant {paris_time(moved, sla_clock())}.")
+    expect(clock.locator("[data-sla-text]")).to_contain_text(f"Réponse attendue avant {paris_time(moved, sla_clock())} ")
+
+    # The warning reaches the polling panel as a frame (the browser's own clock is far from it).
+    sla_clock.advance(2 * WINDOW_MINUTES * WARNING_PERCENT / 100 + 1)
+    expect(clock).to_have_attribute("data-sla-state", "warning")
+    agent.screenshot(path=str(artifacts_dir / "sla-agent-polling-warning.png"), full_page=True)
+
+    # The agent's reply hides the key user's line. The key user's next message starts a
+    # next-response round of the premium tier, so the line comes back with its new time.
+    change_subscription(app, sla_addon.client_key, "1", sla_tier="premium", notify=False)
+    send(glance, "Bonjour Alice, je regarde.")
+    expect(clock).to_have_attribute("data-sla-state", "met")
+    expect(answer).to_be_hidden()
+    send(footer, "Voici une capture de l'erreur.")
+    expect(clock).to_have_attribute("data-sla-state", "running")
+    expect(clock).to_have_attribute("aria-label", "Délai de réponse suivante")
+    expect(answer.locator(".sla-answer-by")).to_have_text(
+        f"Un technicien vous répondra avant {paris_time(deadline_of(app), sla_clock())}.")
+    expect(answer).to_be_visible()
+    customer.screenshot(path=str(artifacts_dir / "sla-portal-next-round.png"), full_page=True)
+    assert polls
+    assert sockets == []
+    context.close()
