@@ -64,13 +64,16 @@ def create_app(overrides=None):
 
 def _register_blueprints(app):
     from .atlassian import descriptor, lifecycle, webhooks
-    from .web import admin_api, api, guide, panels, settings_api, sla_api
+    from .web import admin_api, api, faq_admin_api, faq_api, guide, panels, settings_api, sla_api, solution_api
 
     app.register_blueprint(descriptor.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(settings_api.bp)
     app.register_blueprint(sla_api.bp)
+    app.register_blueprint(faq_api.bp)
+    app.register_blueprint(faq_admin_api.bp)
+    app.register_blueprint(solution_api.bp)
     app.register_blueprint(guide.bp)
     app.register_blueprint(lifecycle.bp)
     app.register_blueprint(webhooks.bp)
@@ -87,6 +90,7 @@ def _register_webhook_processing(app):
 def _register_realtime(app):
     from .access import models as access_models  # noqa: F401  (registers the subscription tables)
     from .chat import models as chat_models  # noqa: F401  (registers the chat tables)
+    from .faq import models as faq_models  # noqa: F401  (registers the self-service tables)
     from .sla import models as sla_models  # noqa: F401  (registers the SLA tables)
     from .realtime import create_pubsub
 
@@ -109,6 +113,10 @@ def _register_realtime(app):
     from .sla import sweeper
 
     sweeper.init_app(app)  # the SLA clock, and the sweep that fires warnings and breaches
+
+    from .faq import knowledge_base
+
+    knowledge_base.init_app(app)  # copies each site's knowledge base at start-up and hourly
 
 
 def _register_security_headers(app):
@@ -144,6 +152,9 @@ def _register_cli(app):
         migrate.upgrade(app.extensions["database"], revision)
         click.echo(f"Database migrated to {revision}.")
 
+    from .faq.cli import faq_cli
     from .sla.cli import sla_cli
 
-    app.cli.add_command(sla_cli)  # app.py also serves it without create_app: see standalone_app
+    # app.py also serves these two without create_app: see addon/cli.py.
+    app.cli.add_command(sla_cli)
+    app.cli.add_command(faq_cli)

@@ -143,9 +143,22 @@ def load_config(overrides=None):
         # The SLA sweeper (addon.sla.sweeper): on or off in this process, and its period in seconds.
         "SLA_SWEEPER": get("SLA_SWEEPER", "true") not in (False, "false", "0", ""),
         "SLA_SWEEP_INTERVAL_SECS": float(get("SLA_SWEEP_INTERVAL_SECS", "0.5")),
+        # Threads per process that run SLA escalation actions (addon.sla.action_pool).
+        "SLA_ACTION_WORKERS": int(get("SLA_ACTION_WORKERS", "4")),
+        # The knowledge-base copy (addon.faq.knowledge_base): on or off in this process (off by
+        # default in tests), how often its job wakes, and how old a site's last sync must be.
+        "FAQ_KB_SYNC_JOB": get("FAQ_KB_SYNC_JOB", "false" if environment == "test" else "true")
+        not in (False, "false", "0", ""),
+        "FAQ_KB_SYNC_TICK_SECS": float(get("FAQ_KB_SYNC_TICK_SECS", "300")),
+        "FAQ_KB_SYNC_INTERVAL_SECS": float(get("FAQ_KB_SYNC_INTERVAL_SECS", "3600")),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_SUPPORTED_LOCALES": ["fr", "en"],
     }
+    if config["SLA_ACTION_WORKERS"] < 1:
+        raise ConfigError(f"SLA_ACTION_WORKERS={config['SLA_ACTION_WORKERS']} must be 1 or more")
+    for name in ("FAQ_KB_SYNC_TICK_SECS", "FAQ_KB_SYNC_INTERVAL_SECS"):
+        if not config[name] > 0:
+            raise ConfigError(f"{name}={config[name]} must be a number of seconds above 0")
     if overrides.get("SLA_NOW") is not None and environment != "test":
         raise ConfigError("SLA_NOW replaces the clock of SLA deadlines; it is accepted only with ADDON_ENV=test")
     for name, value in overrides.items():

@@ -41,6 +41,25 @@ DEFAULTS = {
     "impact_priorities": {"blocking": "High", "degraded": "Medium", "question": "Low"},
     # Jira statuses in which the request waits for the customer (compared without case).
     "waiting_for_customer_statuses": ["Waiting for customer", "En attente du client"],
+    # The Jira status a validated solution moves the request to, found as the target of a workflow
+    # transition. None: the status named "Resolved", else the first status of category done.
+    "solution_status": None,
+    # The resolution filled in when that transition requires one. None: "Done", else the first allowed value.
+    "solution_resolution": None,
+    # The status "the problem persists" moves a resolved or waiting-for-customer request back to.
+    "reopen_status": "Waiting for support",
+    # Self-service at chat start (addon.faq). Extra fields of the start form; see
+    # addon.faq.statement.clean_form_fields for their shape and validation.
+    "start_form_fields": [],
+    # Synonyms and abbreviations of the domain that the FAQ search expands, one per line, e.g.
+    # "BL = bon de livraison" (addon.faq.analysis.parse_synonyms reads them).
+    "faq_synonyms": "",
+    # Copy the service desk's knowledge base hourly and propose its articles beside the catalogue's.
+    "knowledge_base_sync": True,
+    # "Cet article a résolu mon problème" opens a request already resolved, so every contact is traced.
+    "self_service_opens_resolved_request": False,
+    # The out-of-scope guard's texts and links; None: addon.faq.scope.DEFAULT_GUARD.
+    "scope_guard": None,
 }
 
 CHAT_REQUEST_TYPE_NAME = "Chat"
@@ -56,14 +75,19 @@ def get_settings(installation_id):
 
 
 def set_setting(installation_id, key, value):
-    """Store one setting; `key` must be one of DEFAULTS."""
+    """Store one setting in a transaction of its own; `key` must be one of DEFAULTS."""
+    with current_app.extensions["database"].transaction() as session:
+        put_setting(session, installation_id, key, value)
+
+
+def put_setting(session, installation_id, key, value):
+    """Store one setting in the caller's transaction; `key` must be one of DEFAULTS."""
     if key not in DEFAULTS:
         raise KeyError(f"unknown setting {key!r}; known settings: {', '.join(sorted(DEFAULTS))}")
-    with current_app.extensions["database"].transaction() as session:
-        row = session.execute(
-            select(SiteSetting).where(SiteSetting.installation_id == installation_id, SiteSetting.key == key)
-        ).scalar_one_or_none()
-        if row is None:
-            session.add(SiteSetting(installation_id=installation_id, key=key, value=value))
-        else:
-            row.value = value
+    row = session.execute(
+        select(SiteSetting).where(SiteSetting.installation_id == installation_id, SiteSetting.key == key)
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(SiteSetting(installation_id=installation_id, key=key, value=value))
+    else:
+        row.value = value

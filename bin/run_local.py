@@ -16,6 +16,29 @@ import requests
 ROOT_DIR = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
+# The ports browsers refuse to load pages from (net::ERR_UNSAFE_PORT in Chromium): the "bad ports"
+# of the Fetch Standard, https://fetch.spec.whatwg.org/#bad-port, as listed in 2024 (4190 and 6679
+# were the last added). Chromium and Firefox implement this list.
+BROWSER_BLOCKED_PORTS = frozenset({
+    1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+    103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465,
+    512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993,
+    995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668,
+    6669, 6679, 6697, 10080,
+})
+
+
+def port_from_environment(name, default):
+    """Return the port in environment variable `name`, or exit naming the variable and the fix."""
+    text = os.environ.get(name, str(default))
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        sys.exit(f"{name}={text!r} is not a port number; use a number from 1 to 65535, e.g. {default}.")
+    port = int(text)
+    if port in BROWSER_BLOCKED_PORTS:
+        sys.exit(f"{name}={port} is a port that browsers refuse to open (Chromium shows "
+                 f"ERR_UNSAFE_PORT); choose another, e.g. {default}.")
+    return port
+
 
 def wait_for(url, process, name, timeout_secs=30):
     deadline = time.monotonic() + timeout_secs
@@ -32,8 +55,8 @@ def wait_for(url, process, name, timeout_secs=30):
 
 
 def main():
-    devsite_port = int(os.environ.get("DEVSITE_PORT", "2990"))
-    addon_port = int(os.environ.get("ADDON_PORT", "5000"))
+    devsite_port = port_from_environment("DEVSITE_PORT", 2990)
+    addon_port = port_from_environment("ADDON_PORT", 5000)
     site_url = f"http://{HOST}:{devsite_port}"
     addon_url = f"http://{HOST}:{addon_port}"
 

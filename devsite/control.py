@@ -1,7 +1,8 @@
 """The control API of the local site (/_devsite/...): no authentication, loopback only, JSON.
 
 Tests and developers drive the site through it: reset, install apps, change a user's language,
-inject faults, flip switches, act as a person (comment, transition) and read the logs of calls and webhooks.
+inject faults, flip switches, act as a person (comment, transition), renumber workflow transitions,
+change the knowledge base's articles and read the logs of calls and webhooks.
 """
 
 import datetime
@@ -10,7 +11,7 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from . import connect_auth, faults, lifecycle, webhooks
+from . import connect_auth, faults, lifecycle, seed, webhooks
 from .seed import STATUSES
 from .state import NotFound, SiteError, site
 
@@ -123,7 +124,12 @@ def update_user(account_id):
     unknown = sorted(set(body) - {"locale"})
     if unknown:
         raise SiteError(f"User fields {unknown} cannot be changed here; only locale can.")
-    locale = body.get("locale")
+    locale = change_locale(account_id, body.get("locale"))
+    return jsonify({"account_id": account_id, "locale": locale})
+
+
+def change_locale(account_id, locale):
+    """Set a seed user's Jira locale (e.g. en_US) and return it; the login page calls it too."""
     if not isinstance(locale, str) or not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", locale):
         raise SiteError(f"Locale {locale!r} is invalid; write it as Jira does, e.g. en_US or fr_FR.")
     with site.lock:
@@ -131,7 +137,7 @@ def update_user(account_id):
         if user is None:
             raise NotFound(f"No user has accountId {account_id!r}.")
         user.locale = locale
-    return jsonify({"account_id": account_id, "locale": locale})
+    return locale
 
 
 # -- faults and switches -------------------------------------------------------------------
@@ -233,3 +239,63 @@ def get_issue(key):
 @bp.get("/statuses")
 def statuses():
     return jsonify(list(STATUSES))
+
+
+@bp.get("/workflow")
+def get_workflow():
+    """Return the statuses (name, id, category) and the transitions of the site's workflow."""
+    with site.lock:
+        transitions = [{"id": t.id, "name": t.name, "from": list(t.sources), "to": t.target,
+                        "required_fields": list(t.required_fields), "sets_resolution": t.sets_resolution}
+                       for t in site.workflow]
+    return jsonify({"statuses": [{"name": name, "id": status_id, "category": category}
+                                 for name, (status_id, category) in STATUSES.items()],
+                    "transitions": transitions})
+
+
+@bp.post("/workflow/transition-ids")
+def renumber_transitions():
+    """Give transitions other ids, as on another site: {"41": "741"} renumbers transition 41."""
+    body = _json_body()
+    if not isinstance(body, dict) or not all(isinstance(v, (str, int)) for v in body.values()):
+        raise SiteError('The body must map old transition ids to new ones, e.g. {"41": "741"}.')
+    site.renumber_transitions({str(old): str(new) for old, new in body.items()})
+    return get_workflow()
+
+
+# -- the knowledge base of the service desk (searched by rest_servicedesk.py) ---------------
+
+def _kb_article(entry):
+    if not isinstance(entry, dict):
+        raise SiteError('Each article is an object {"pageId", "title", "body", "spaceKey"}.')
+    page_id, title = str(entry.get("pageId") or "").strip(), str(entry.get("title") or "").strip()
+    if not page_id or not title:
+        raise SiteError("Each article needs a pageId and a title.")
+    return page_id, {"title": title, "body": str(entry.get("body") or ""),
+                     "space_key": str(entry.get("spaceKey") or seed.KB_SPACE_KEY)}
+
+
+@bp.get("/kb/articles")
+def list_kb_articles():
+    with site.lock:
+        articles = sorted(site.kb_articles.items())
+    return jsonify([{"pageId": page_id, "title": a["title"], "body": a["body"], "spaceKey": a["space_key"]}
+                    for page_id, a in articles])
+
+
+@bp.post("/kb/articles")
+def add_kb_articles():
+    """Add or replace knowledge-base articles: one object or a list of {"pageId", "title", "body"}."""
+    body = _json_body()
+    articles = dict(_kb_article(entry) for entry in (body if isinstance(body, list) else [body]))
+    with site.lock:
+        site.kb_articles.update(articles)
+    return list_kb_articles()
+
+
+@bp.delete("/kb/articles/<page_id>")
+def delete_kb_article(page_id):
+    with site.lock:
+        if site.kb_articles.pop(page_id, None) is None:
+            raise NotFound(f"Knowledge-base article {page_id!r} does not exist.")
+    return "", 204

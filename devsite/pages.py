@@ -8,11 +8,14 @@ from flask import make_response, redirect, request, url_for
 
 from . import pages_agent, pages_bridge, pages_portal  # noqa: F401  (they register routes on bp)
 from . import pages_modules as modules
+from .control import change_locale
 from .pages_common import SESSION_COOKIE, bp, message_page, render, safe_next
-from .state import site
+from .state import SiteError, site
 
 __all__ = ["bp"]
 
+# The languages the login page offers; the add-on's pages follow the viewer's Jira language.
+LOCALES = (("fr_FR", "Français"), ("en_US", "English"))
 PROJECT_PAGE_TYPES = pages_agent.PROJECT_PAGE_TYPES
 SERVLET_PAGE_TYPES = pages_agent.SERVLET_PAGE_TYPES
 
@@ -23,7 +26,7 @@ def login():
     account_id = request.args.get("as")
     if not account_id:
         users = [user for user in site.users.values() if user.account_type != "app"]
-        return render("login.html", title="Log in", users=users, next_path=next_path)
+        return render("login.html", title="Log in", users=users, next_path=next_path, locales=LOCALES)
 
     user = site.users.get(account_id)
     if user is None or user.account_type == "app":
@@ -32,6 +35,20 @@ def login():
     response.set_cookie(SESSION_COOKIE, user.account_id, httponly=True, samesite="Lax",
                         path=request.script_root or "/")
     return response
+
+
+@bp.post("/login/locale")
+def set_locale():
+    """Change a seed user's language from the login page, as they would in their Jira profile."""
+    account_id = request.form.get("account_id", "")
+    user = site.users.get(account_id)
+    if user is None or user.account_type == "app":
+        return message_page(404, "Unknown user", f"No seed user has accountId {account_id}; pick one on the login page.")
+    try:
+        change_locale(account_id, request.form.get("locale"))
+    except SiteError as error:
+        return message_page(400, "Invalid language", str(error))
+    return redirect(url_for("devsite_pages.login", next=safe_next(request.form.get("next"))))
 
 
 @bp.post("/logout")

@@ -5,6 +5,7 @@ import logging
 from flask import abort, redirect, request, url_for
 
 from . import pages_modules as modules
+from . import pages_wiki  # noqa: F401  (registers the `wiki` filter that renders bodies)
 from .pages_common import bp, message_page, render, require_viewer, viewable_issue
 from .state import SiteError, site
 

@@ -156,7 +156,23 @@ def test_admin_api_import_multipart_bad(admin_site):
     response = admin_site.admin("POST", "/import?lang=en", files={"file": ("subs.csv", content, "text/csv")})
     assert response.status_code == 422
     errors = response.json()["report"]["errors"]
-    assert errors == [{"line": 2, "message": "Unknown organization “Nowhere”: give its id or exact name."}]
+    unknown = "Unknown organization “Nowhere”: give its id or exact name."
+    assert errors == [{"line": 2, "messages": [unknown], "message": unknown}]
+
+
+def test_admin_api_import_every_problem(admin_site):
+    # One line, four faults: each is reported, in the requested language.
+    content = b"organisation,contract_reference,start_date,status\nNowhere,,2026-13-01,maybe\n"
+    response = admin_site.admin("POST", "/import?lang=fr", files={"file": ("subs.csv", content, "text/csv")})
+    assert response.status_code == 422
+    [error] = response.json()["report"]["errors"]
+    assert error["line"] == 2
+    assert len(error["messages"]) == 4
+    assert error["messages"][0].startswith("Organisation inconnue « Nowhere »")
+    assert error["messages"][1].startswith("La référence du contrat doit faire 1 à")
+    assert error["messages"][2].startswith("La date de début « 2026-13-01 »")
+    assert error["messages"][3].startswith("Statut inconnu « maybe »")
+    assert " / " not in error["message"]
 
 
 def test_admin_api_audit_paged(admin_site):

@@ -101,6 +101,26 @@ def test_import_bad_emails(site):
     assert count(site, KeyUser) == 0
 
 
+def test_import_every_problem_of_a_line(site):
+    report = run(site, "bad_many.csv")
+    lines = {error["line"]: error["messages"] for error in report["errors"]}
+    assert sorted(lines) == [2, 3]
+    first = lines[2]
+    assert len(first) == 5
+    assert "Organisation inconnue « Laiterie Inconnue »" in first[0]
+    assert "La référence du contrat" in first[1]
+    assert "La date de fin 2025-12-31 précède la date de début 2026-01-01" in first[2]
+    assert "Statut inconnu « maybe »" in first[3]
+    # With the organisation unknown, an address is checked against the whole desk only.
+    assert "Adresse e-mail inconnue dans Jira : nobody@example.invalid" in first[4]
+    second = lines[3]
+    assert len(second) == 2
+    assert "n'est pas membre de l'organisation Menuiserie Lefèvre" in second[0]
+    assert "Adresse e-mail inconnue dans Jira : nobody@example.invalid" in second[1]
+    assert messages(report)[3] == " ".join(second)
+    assert count(site, Subscription) == 0
+
+
 def test_import_seat_limit(site):
     errors = messages(run(site, "seat_limit.csv"))
     assert "2 utilisateurs clés pour 1 places" in errors[2]

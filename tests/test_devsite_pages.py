@@ -4,7 +4,9 @@ A small probe app, served by werkzeug in the test process, is installed into the
 the real install flow. It records the `installed` payload and every iframe request it receives.
 """
 
+import html as html_module
 import json
+import re
 import threading
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
@@ -245,6 +247,58 @@ def test_portal_hides_internal_comments(site):
     assert "Secret note" not in html
 
 
+# Bodies are wiki markup, shown as Jira Cloud renders them.
+
+ESCAPED_BODY = ("Contrat CTR\\-2026\\-001 \\(du 01/12/2026\\) ; écrivez par e\\-mail.\n"
+                "Merci \\! J'attends.")
+
+
+def body_html(html, marker):
+    """Return the rendered body of the comment or description that contains `marker`."""
+    match = re.search(r'<div class="body wiki">((?:(?!</div>).)*' + re.escape(marker) + r'.*?)</div>', html, re.S)
+    assert match, f"no rendered body contains {marker!r}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(("path", "account_id"), [("/browse/SUP-1", "agent-camille"),
+                                                  ("/servicedesk/customer/portal/1/SUP-1", "cust-alice")])
+def test_comment_escapes_rendered(site, path, account_id):
+    site.control("POST", "/_devsite/actions/comment", json={
+        "issue_key": "SUP-1", "author_account_id": "agent-camille", "body": ESCAPED_BODY, "public": True})
+    body = html_module.unescape(body_html(page(site, path, account_id), "CTR"))
+    assert "Contrat CTR-2026-001 (du 01/12/2026) ; écrivez par e-mail.<br>Merci ! J'attends." in body
+    assert "\\" not in body
+
+
+def test_description_rendered_on_both_sides(site):
+    key = site.control("POST", "/_devsite/actions/request", json={
+        "service_desk_id": "1", "request_type_id": "12", "reporter_account_id": "cust-alice", "summary": "Rendu",
+        "description": "Activation du contrat CTR\\-1 \\(depuis le 01/12/2026\\)."})["key"]
+    for path, account_id in ((f"/browse/{key}", "agent-camille"),
+                             (f"/servicedesk/customer/portal/1/{key}", "cust-alice")):
+        body = html_module.unescape(body_html(page(site, path, account_id), "Activation"))
+        assert "Activation du contrat CTR-1 (depuis le 01/12/2026)." in body
+
+
+def test_comment_markup_rendered_without_user_html(site):
+    body = ("h2. Étapes\n* *gras* et _italique_\n* voir https://example.com/doc. et [la FAQ|https://example.com/faq]\n"
+            "<script>alert(1)</script> [piège|javascript:alert(1)] <b onclick=x>b</b>\n"
+            "{noformat}\n*pas gras* <i>x</i>\n{noformat}")
+    site.control("POST", "/_devsite/actions/comment", json={
+        "issue_key": "SUP-1", "author_account_id": "agent-camille", "body": body, "public": True})
+    html = body_html(page(site, "/browse/SUP-1", "agent-camille"), "tapes")
+    assert '<h4 class="wiki-heading">Étapes</h4>' in html
+    assert "<ul><li><strong>gras</strong> et <em>italique</em></li>" in html
+    assert '<a href="https://example.com/doc" rel="nofollow noopener">https://example.com/doc</a>.' in html
+    assert '<a href="https://example.com/faq" rel="nofollow noopener">la FAQ</a>' in html
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'href="javascript' not in html
+    assert "[piège|javascript:alert(1)]" in html
+    assert "<b onclick" not in html
+    assert "<pre>*pas gras* &lt;i&gt;x&lt;/i&gt;</pre>" in html
+
+
 def test_agent_sees_internal_marked(site):
     site.control("POST", "/_devsite/actions/comment", json={
         "issue_key": "SUP-1", "author_account_id": "agent-camille", "body": "Secret note", "public": False})
@@ -355,6 +409,18 @@ def test_login_sets_session_cookie(site):
     assert "devsite_user=cust-alice" in cookie
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+
+
+def test_login_page_sets_language(site):
+    html = page(site, "/login", "cust-bruno")
+    assert 'name="locale"' in html
+    response = post_form(site, "/login/locale", "cust-bruno",
+                         {"account_id": "cust-bruno", "locale": "en_US", "next": "/servicedesk/customer/portals"})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/login?next=/servicedesk/customer/portals")
+    assert '<option value="en_US" selected>English (en_US)</option>' in page(site, "/login", "cust-bruno")
+    bad = post_form(site, "/login/locale", "cust-bruno", {"account_id": "cust-bruno", "locale": "english"})
+    assert bad.status_code == 400
 
 
 def test_login_rejects_foreign_next(site):

@@ -14,7 +14,7 @@ import jwt
 import pytest
 import requests
 
-from addon.access.models import SubscriptionStatus
+from addon.access.models import Subscription, SubscriptionStatus
 from addon.atlassian.qsh import CONTEXT_QSH
 from addon.models import Installation
 
@@ -206,11 +206,50 @@ def test_non_key_ws_closed(chat_site, secret_chat):
 
 
 def test_non_key_eligibility(chat_site):
+    # Bruno's organisation subscribes, so he is told he is not among the key users it named.
     eligibility = api(chat_site, "GET", "/eligibility?lang=en", NON_KEY_CUSTOMER).json()
     assert eligibility["may_chat"] is False
     assert eligibility["reason"] == "not_key_user"
-    assert eligibility["message"].startswith("Only key users")
+    assert eligibility["message"].startswith(
+        "Your organization subscribes to live chat, but you are not among the key users it named.")
     assert eligibility["channels"]["portal_url"].endswith("/servicedesk/customer/portals")
+
+
+# The reason the refusal screen gives a customer named on no subscription, by the state of the
+# subscription of their organisation (Fromagerie Durand, organisation 1).
+REFUSAL_CASES = [
+    ("suspended", {"status": SubscriptionStatus.SUSPENDED, "activation_issue_key": "SUP-9"},
+     "Le contrat de souscription de votre organisation est suspendu"),
+    ("expired", {"status": SubscriptionStatus.EXPIRED},
+     "Le contrat de souscription de votre organisation a expiré"),
+    # Saved but never activated: the organisation has no running subscription yet.
+    ("not_subscribed", {"status": SubscriptionStatus.SUSPENDED},
+     "Votre organisation n'a pas de contrat de souscription"),
+    ("not_subscribed", {"starts_on": date(2099, 1, 1)},
+     "Votre organisation n'a pas de contrat de souscription"),
+]
+
+
+@pytest.mark.parametrize(("reason", "changes", "message"), REFUSAL_CASES)
+def test_refusal_reason_by_subscription(chat_site, reason, changes, message):
+    change_subscription(chat_site.server.app, chat_site.client_key, "1", **changes)
+    eligibility = api(chat_site, "GET", "/eligibility?lang=fr", NON_KEY_CUSTOMER).json()
+    assert eligibility["may_chat"] is False
+    assert eligibility["reason"] == reason
+    assert eligibility["message"].startswith(message)
+    assert " / " not in eligibility["message"]
+
+
+def test_refusal_reason_without_subscription(chat_site):
+    # Damien's organisation (2) has a subscription; once it is gone, his refusal says so.
+    revoke(chat_site.server.app, chat_site.client_key, OTHER_ORG_KEY_USER, "2")
+    with chat_site.server.app.app_context():
+        database = chat_site.server.app.extensions["database"]
+        with database.transaction() as session:
+            session.query(Subscription).filter(Subscription.organization_id == "2").delete()
+    eligibility = api(chat_site, "GET", "/eligibility?lang=en", "cust-damien").json()
+    assert eligibility["reason"] == "not_subscribed"
+    assert eligibility["message"] == "Your organization has no subscription to live chat with support."
 
 
 def test_key_user_eligibility(chat_site):

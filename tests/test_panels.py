@@ -410,7 +410,31 @@ def test_request_panel_refusal_lists_rules(panel_server):
     assert f'href="{SITE_URL}/servicedesk/customer/portals"' in refusal
 
 
+def test_admin_page_outcome_below_each_form(installed_addon, addon_server):
+    # Each form or group of buttons has its own status line and alert line right below it, so
+    # that a result shows next to the control that caused it.
+    response = admin_page(installed_addon, addon_server, "/admin/settings")
+    outcomes = re.findall(r'<div class="admin-outcome" data-admin-outcome="([^"]+)">\s*'
+                          r'<p class="form-status" role="status" aria-live="polite"></p>\s*'
+                          r'<p class="chat-form-error" role="alert" hidden></p>', response.text)
+    assert outcomes == ["organizations", "save", "status", "key-users", "import", "audit"]
+    for form in ("data-site-settings-form", "data-sla-calendar-form", "data-sla-import-form", "data-sla-policies-form"):
+        section = response.text.split(form, 1)[1].split("</form>", 1)[0]
+        assert 'role="status"' in section, form
+
+
 def test_site_settings_email_hint(installed_addon, addon_server):
     response = admin_page(installed_addon, addon_server, "/admin/settings", "lang=en")
     assert "data-settings-email-missing" in response.text
     assert "customers refused the chat will see no support e-mail address" in html.unescape(response.text)
+
+
+def test_site_settings_solution_workflow(installed_addon, addon_server):
+    # The three statuses of the solution workflow, each with a hint that gives its default.
+    text = html.unescape(admin_page(installed_addon, addon_server, "/admin/settings", "lang=en").text)
+    assert '<select id="settings-solution-status" name="solution_status"' in text
+    assert '<input id="settings-solution-resolution" name="solution_resolution"' in text
+    assert '<select id="settings-reopen-status" name="reopen_status"' in text
+    assert "Default: “Resolved”, else the first status of category Done." in text
+    assert "Empty: “Done”, else the first value the transition allows." in text
+    assert "Default: “Waiting for support”." in text

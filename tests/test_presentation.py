@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from addon.access.models import KeyUser, Subscription, SubscriptionStatus
-from addon.access.presentation import PresentationFailed, present_subscription
+from addon.access.presentation import PresentationFailed, activation_description, present_subscription
 from addon.atlassian.installations import get_installation
 from addon.settings import set_setting
 from addon.sync.comment_text import from_wiki
@@ -51,6 +51,16 @@ def test_presentation_opens_shared_request(site_app, jira_site):
     assert issue["request_type_id"] == QUESTION_REQUEST_TYPE_ID
     assert "Fromagerie Durand" in issue["summary"]
     assert "CS-2026-014" in from_wiki(issue["description"])
+
+
+@pytest.mark.parametrize(("ends_on", "period"), [
+    (None, "(depuis le 01/01/2026, sans date de fin)"),
+    (date(2026, 12, 31), "(du 01/01/2026 au 31/12/2026)"),
+])
+def test_activation_description_dates(ends_on, period):
+    subscription = Subscription(contract_reference="CS-2026-014", organization_name="Fromagerie Durand",
+                                starts_on=date(2026, 1, 1), ends_on=ends_on)
+    assert period in activation_description(subscription)
 
 
 def test_presentation_comment_content(site_app, jira_site):

@@ -53,12 +53,27 @@ def test_settings_saved(installed_addon, addon_server):
     ({"service_desk_id": "99"}, "inconnu"),
     ({"service_desk_id": "1", "request_type_id": "999"}, "n'appartient pas"),
     ({"colour": "blue"}, "inconnus"),
+    # Settings that another admin API validates are refused here rather than ignored.
+    ({"sla_calendar": None}, "/api/admin/sla"),
+    ({"scope_guard": None}, "/api/admin/faq/settings"),
+    ({"solution_status": ["Resolved"]}, "solution_status"),
 ])
 def test_bad_settings_rejected(installed_addon, addon_server, body, fragment):
     response = call(addon_server, installed_addon, "PUT", json=body)
 
     assert response.status_code == 400
     assert fragment in response.json()["error"]["message"]
+
+
+def test_solution_workflow_names_saved(installed_addon, addon_server):
+    body = {"solution_status": " Done ", "solution_resolution": "Fixed", "reopen_status": ""}
+    response = call(addon_server, installed_addon, "PUT", json=body)
+
+    assert response.status_code == 200, response.text
+    with addon_server.app.app_context():
+        settings = get_settings(get_installation(installed_addon).id)
+    assert (settings["solution_status"], settings["solution_resolution"]) == ("Done", "Fixed")
+    assert settings["reopen_status"] is None
 
 
 def test_settings_refuse_customer(installed_addon, addon_server):

@@ -7,7 +7,8 @@ without a BOM, delimited by "," or ";" (French Excel writes ";"). Dates are YYYY
 DD/MM/YYYY.
 
 Every line is checked before anything is written. A file with any bad line imports nothing, and
-the report lists each failing line with the reason. A good file is imported in one transaction.
+the report lists each failing line with every problem found on it. A good file is imported in one
+transaction.
 """
 
 import csv
@@ -69,7 +70,24 @@ class Line:
 
 
 class LineError(Exception):
-    pass
+    """A problem of one CSV line, as a bilingual "français / English" sentence."""
+
+
+class LineErrors(Exception):
+    """Every problem found on one CSV line, as a list of LineError messages."""
+
+    def __init__(self, messages):
+        super().__init__(" ".join(messages))
+        self.messages = messages
+
+
+def _checked(problems, check, *args):
+    """Return check(*args); on LineError, record its message in `problems` and return None."""
+    try:
+        return check(*args)
+    except LineError as error:
+        problems.append(str(error))
+        return None
 
 
 def _plain(text):
@@ -140,61 +158,89 @@ class Directory:
                         f"/ Unknown organization “{value}”: give its id or exact name.")
 
     def account_of(self, email, organization):
+        """Return the accountId of `email` among the members of `organization`.
+
+        With `organization` None (unknown on its line), only check that some organisation of the
+        desk has a member with that address.
+        """
         expected = email.casefold()
-        for member in self.members[organization["id"]]:
+        for member in self.members[organization["id"]] if organization else ():
             if (member["email"] or "").casefold() == expected:
                 return member["account_id"]
         if any((member["email"] or "").casefold() == expected
                for members in self.members.values() for member in members):
+            if organization is None:
+                return None
             raise LineError(f"L'adresse {email} n'est pas membre de l'organisation {organization['name']}. "
                             f"/ Address {email} is not a member of organization {organization['name']}.")
         raise LineError(f"Adresse e-mail inconnue dans Jira : {email}. / E-mail address unknown in Jira: {email}.")
 
 
-def parse_line(number, cells, columns, directory, seen):
-    values = {name: cells[index].strip() for index, name in enumerate(columns) if name and index < len(cells)}
-    organization = directory.organization(values.get("organization", ""))
-    # The duplicate check comes last, so a duplicate line with another fault reports that fault.
-    first_line = seen.setdefault(organization["id"], number)
-
-    reference = values.get("contract_reference", "")
-    if not reference or len(reference) > CONTRACT_REFERENCE_MAX_CHARS:
+def _contract_reference(value):
+    if not value or len(value) > CONTRACT_REFERENCE_MAX_CHARS:
         raise LineError(f"La référence du contrat doit faire 1 à {CONTRACT_REFERENCE_MAX_CHARS} caractères. "
                         f"/ The contract reference must be 1 to {CONTRACT_REFERENCE_MAX_CHARS} characters long.")
-    starts_on = parse_csv_day(values.get("starts_on", ""), "La date de début", "The start date")
-    ends_on = parse_csv_day(values["ends_on"], "La date de fin", "The end date") if values.get("ends_on") else None
-    if ends_on is not None and ends_on < starts_on:
-        raise LineError(f"La date de fin {ends_on} précède la date de début {starts_on}. "
-                        f"/ The end date {ends_on} is before the start date {starts_on}.")
-    fields = {"contract_reference": reference, "starts_on": starts_on, "ends_on": ends_on}
-    tier = values.get("sla_tier", "")
-    if len(tier) > SLA_TIER_MAX_CHARS:
+    return value
+
+
+def _sla_tier(value):
+    if len(value) > SLA_TIER_MAX_CHARS:
         raise LineError(f"Le niveau de SLA dépasse {SLA_TIER_MAX_CHARS} caractères. "
                         f"/ The SLA tier is longer than {SLA_TIER_MAX_CHARS} characters.")
+    return value
+
+
+def _seat_limit(value):
+    try:
+        return clean_seat_limit(value)
+    except AddonError as error:
+        raise LineError(error.message) from None
+
+
+def _status(value, ends_on):
+    status = STATUS_NAMES.get(_plain(value))
+    if status is None:
+        raise LineError(f"Statut inconnu « {value} » ; utilisez active, suspended ou expired "
+                        f"(ou actif, suspendu, expiré). / Unknown status “{value}”; use active, suspended "
+                        "or expired.")
+    if status == SubscriptionStatus.ACTIVE and ends_on is not None and ends_on < today():
+        raise LineError(f"Statut actif impossible : la date de fin {ends_on} est passée. "
+                        f"/ Status active is impossible: the end date {ends_on} has passed.")
+    return status
+
+
+def parse_line(number, cells, columns, directory, seen):
+    """Return the Line of one CSV row, or raise LineErrors listing every problem found on it."""
+    values = {name: cells[index].strip() for index, name in enumerate(columns) if name and index < len(cells)}
+    problems = []
+    organization = _checked(problems, directory.organization, values.get("organization", ""))
+
+    reference = _checked(problems, _contract_reference, values.get("contract_reference", ""))
+    starts_on = _checked(problems, parse_csv_day, values.get("starts_on", ""), "La date de début", "The start date")
+    ends_on = None
+    if values.get("ends_on"):
+        ends_on = _checked(problems, parse_csv_day, values["ends_on"], "La date de fin", "The end date")
+    if ends_on is not None and starts_on is not None and ends_on < starts_on:
+        problems.append(f"La date de fin {ends_on} précède la date de début {starts_on}. "
+                        f"/ The end date {ends_on} is before the start date {starts_on}.")
+    fields = {"contract_reference": reference, "starts_on": starts_on, "ends_on": ends_on}
+    tier = _checked(problems, _sla_tier, values.get("sla_tier", ""))
     if tier:
         fields["sla_tier"] = tier
     if values.get("seat_limit"):
-        try:
-            fields["seat_limit"] = clean_seat_limit(values["seat_limit"])
-        except AddonError as error:
-            raise LineError(error.message) from None
+        fields["seat_limit"] = _checked(problems, _seat_limit, values["seat_limit"])
+    status = _checked(problems, _status, values["status"], ends_on) if values.get("status") else None
 
-    status = None
-    if values.get("status"):
-        status = STATUS_NAMES.get(_plain(values["status"]))
-        if status is None:
-            raise LineError(f"Statut inconnu « {values['status']} » ; utilisez active, suspended ou expired. "
-                            f"/ Unknown status “{values['status']}”; use active, suspended or expired.")
-        if status == SubscriptionStatus.ACTIVE and ends_on is not None and ends_on < today():
-            raise LineError(f"Statut actif impossible : la date de fin {ends_on} est passée. "
-                            f"/ Status active is impossible: the end date {ends_on} has passed.")
-
-    if first_line != number:
-        raise LineError(f"L'organisation {organization['name']} figure déjà ligne {first_line}. "
-                        f"/ Organization {organization['name']} is already on line {first_line}.")
+    if organization is not None:
+        first_line = seen.setdefault(organization["id"], number)
+        if first_line != number:
+            problems.append(f"L'organisation {organization['name']} figure déjà ligne {first_line}. "
+                            f"/ Organization {organization['name']} is already on line {first_line}.")
 
     emails = [email.strip() for email in re.split(r"[;,]", values.get("key_users", "")) if email.strip()]
-    account_ids = [directory.account_of(email, organization) for email in emails]
+    account_ids = [_checked(problems, directory.account_of, email, organization) for email in emails]
+    if problems:
+        raise LineErrors(problems)
     return Line(number, organization, fields, status, list(dict.fromkeys(account_ids)))
 
 
@@ -208,8 +254,13 @@ def check_seats(line, installation_id):
                         f"/ {count} key users for {limit} seats; remove some or raise the limit.")
 
 
+def line_error(number, messages):
+    """Return the report entry of a failing line: every problem in `messages`, and all of them in `message`."""
+    return {"line": number, "messages": messages, "message": " ".join(messages)}
+
+
 def validate(installation, content):
-    """Return (lines, errors) of the CSV `content`; errors are [{"line", "message"}]."""
+    """Return (lines, errors) of the CSV `content`; errors are [{"line", "messages", "message"}]."""
     columns, rows = read_rows(decode(content))
     directory = Directory(installation)
     lines, errors, seen = [], [], {}
@@ -218,10 +269,12 @@ def validate(installation, content):
             line = parse_line(number, cells, columns, directory, seen)
             check_seats(line, installation.id)
             lines.append(line)
+        except LineErrors as error:
+            errors.append(line_error(number, error.messages))
         except LineError as error:
-            errors.append({"line": number, "message": str(error)})
+            errors.append(line_error(number, [str(error)]))
     if not rows:
-        errors.append({"line": 1, "message": "Aucune ligne de données après l'en-tête. / No data line after the header."})
+        errors.append(line_error(1, ["Aucune ligne de données après l'en-tête. / No data line after the header."]))
     return lines, errors
 
 

@@ -171,10 +171,15 @@ def guide_url(path, lang="fr"):
 
 
 def activation_description(subscription):
-    ends = subscription.ends_on.strftime("%d/%m/%Y") if subscription.ends_on else "sans date de fin"
+    """Build the French description of the activation request, which names the contract's dates."""
+    starts = subscription.starts_on.strftime("%d/%m/%Y")
+    if subscription.ends_on:
+        period = f"du {starts} au {subscription.ends_on.strftime('%d/%m/%Y')}"
+    else:
+        period = f"depuis le {starts}, sans date de fin"
     return (f"Activation du contrat de souscription {subscription.contract_reference} de "
-            f"{subscription.organization_name} (du {subscription.starts_on.strftime('%d/%m/%Y')}, "
-            f"fin : {ends}). La présentation de la discussion support suit en commentaire.")
+            f"{subscription.organization_name} ({period}). La présentation de la discussion support "
+            "suit en commentaire.")
 
 
 def _first_response_sentence(tier):
@@ -202,7 +207,7 @@ def presentation_text(subscription, key_user_names, portal_url, support_email=No
         "",
         "CE QUE PERMET LA DISCUSSION",
         "- Démarrer une discussion depuis le portail en indiquant le domaine fonctionnel, un résumé "
-        "et l'impact (bloquant, dégradé ou question), puis votre message.",
+        "et l'impact (bloquant, fonctionnement dégradé ou question), puis votre message.",
         "- Échanger en direct avec un technicien du support, et revenir plus tard : la discussion "
         "reste attachée à sa demande.",
         "- Retrouver chaque message sur la demande, visible sur le portail : tout est tracé.",

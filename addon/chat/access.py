@@ -38,11 +38,16 @@ class Rejection:
     """Reason codes for which a customer may not chat, which the pages switch on, and their sentences."""
 
     NOT_KEY_USER = "not_key_user"
+    # None of the person's organisations has a running subscription. Only the refusal screen
+    # distinguishes it from NOT_KEY_USER (addon.chat.refusal).
+    NOT_SUBSCRIBED = "not_subscribed"
     SUSPENDED = "suspended"
     EXPIRED = "expired"
     MESSAGES = {
         NOT_KEY_USER: "Seuls les utilisateurs clés d'une organisation abonnée peuvent discuter avec le support. "
-                      "/ Only key users of a subscribing organisation can chat with support.",
+                      "/ Only key users of a subscribing organization can chat with support.",
+        NOT_SUBSCRIBED: "Votre organisation n'a pas de contrat de souscription à la discussion en direct. "
+                        "/ Your organization has no subscription to live chat.",
         SUSPENDED: "L'utilisateur clé n'est plus autorisé : contrat suspendu. "
                    "/ The key user is no longer allowed: subscription suspended.",
         EXPIRED: "L'utilisateur clé n'est plus autorisé : contrat expiré. "

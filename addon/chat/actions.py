@@ -136,7 +136,7 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
             raise PermissionDenied(
                 "Vous pouvez lire cette discussion, mais seuls les utilisateurs clés d'un contrat actif "
                 "de son organisation peuvent y écrire. / You can read this chat, but only key users of "
-                "an active subscription of its organisation can write in it."
+                "an active subscription of its organization can write in it."
             )
         existing = find_by_client_id(session, conversation.id, client_message_id)
         if existing is not None:

@@ -210,7 +210,8 @@ def import_csv():
     report = csv_import.import_csv(g.connect.installation, actor(), content, dry_run=dry_run)
     lang = request.args.get("lang")
     for error in report["errors"]:
-        error["message"] = localize(error["message"], lang)
+        error["messages"] = [localize(message, lang) for message in error["messages"]]
+        error["message"] = " ".join(error["messages"])
     return jsonify({"report": report}), 200 if not report["errors"] else 422
 
 

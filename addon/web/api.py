@@ -19,18 +19,19 @@ from ..chat.access import (
     access_conversation,
     access_conversation_by_issue,
     conversations_of,
-    rejection_of,
     require_agent,
     require_writer,
     viewer_for,
     writer_status,
 )
 from ..chat.actions import can_write, database, history, post_message
+from ..chat.refusal import EXPLANATIONS, explain_refusal
 from ..chat.models import Conversation, Impact, Message, ReadMark, Visibility
 from ..chat.start import areas_of, start_chat, subscription_for
+from ..chat.solution_records import solution_view
 from ..errors import AddonError, InvalidInput
 from ..settings import get_settings
-from ..sla.clock import sla_view
+from ..sla.live import poll_frame, sla_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -91,6 +92,7 @@ def conversation_json(conversation, unread=None, viewer=None, with_sla=False):
             data["customer_access"] = writer_status(conversation)
         if with_sla:
             data["sla"] = sla_view(conversation, viewer)
+        data["solution"] = solution_view(conversation, viewer)
     return data
 
 
@@ -157,12 +159,15 @@ def eligibility():
     installation = g.connect.installation
     settings = get_settings(installation.id)
     memberships = [] if viewer.is_agent else key_user_memberships(installation.id, viewer.account_id)
-    reason = None if viewer.is_agent or memberships else (
-        rejection_of(installation.id, viewer.account_id) or Rejection.NOT_KEY_USER)
+    reason, message = None, None
+    if not viewer.is_agent and not memberships:
+        reason, message = explain_refusal(installation, viewer.account_id)
+        if reason is None:  # a membership that started or ended between the two reads
+            reason, message = Rejection.NOT_KEY_USER, EXPLANATIONS[None]
     return jsonify({
         "may_chat": reason is None,
         "reason": reason,
-        "message": localize(Rejection.MESSAGES[reason], request.args.get("lang")) if reason else None,
+        "message": localize(message, request.args.get("lang")) if reason else None,
         "organizations": [{"id": s.organization_id, "name": s.organization_name} for s in memberships],
         "channels": {
             "portal_url": portal_url(installation, settings, request.args.get("service_desk_id")),
@@ -191,6 +196,9 @@ def start_form():
         # Without a chosen organisation (a key user of several), the form requests one first.
         "product_areas": areas_of(chosen, settings) if chosen else [],
         "impacts": [{"value": impact, "label": labels[impact]} for impact in Impact.ALL],
+        # The site's extra fields (addon.faq.statement), labelled in both languages for the page's switch.
+        "fields": [{name: field[name] for name in ("key", "label_fr", "label_en", "type", "options", "required")}
+                   for field in settings.get("start_form_fields") or []],
     })
 
 
@@ -203,6 +211,8 @@ def create_chat():
         viewer, summary=body.get("summary"), product_area=body.get("product_area"),
         impact=body.get("impact"), message=body.get("message"),
         client_message_id=body.get("client_message_id"), organization_id=body.get("organization_id"),
+        extra_fields=body.get("fields"), shown_articles=body.get("shown_articles"),
+        continue_out_of_scope=body.get("continue_out_of_scope") is True, lang=request.args.get("lang"),
     )
     return jsonify({"conversation": conversation_json(conversation, viewer=viewer, with_sla=True)}), 201
 
@@ -260,19 +270,26 @@ def send_message(conversation_id):
 def poll(conversation_id):
     viewer, conversation = load_conversation(conversation_id)
     after_seq = whole_number(request.args.get("after", 0), "after")
+    # The SLA version the client shows; a client that sends none gets no SLA frame.
+    sla_version = request.args.get("sla")
     require_writer(viewer, conversation)
 
     def check():
         # Live delivery stops for a key user removed, or whose subscription ended, while waiting.
         require_writer(viewer, conversation)
         found = visible_after(viewer, conversation, after_seq)
+        frames = []
+        if sla_version is not None:
+            sla_frame = poll_frame(conversation, viewer, sla_version)
+            frames = [sla_frame] if sla_frame else []
         # End the read transaction, so that the next check reads what was committed meanwhile.
         database().remove_session()
-        return found
+        return (found, frames) if found or frames else None
 
     hub = current_app.extensions["hub"]
-    messages = hub.wait(viewer, conversation, check, current_app.config["LONG_POLL_SECS"])
-    return jsonify({"conversation_id": conversation.id, "messages": messages or []})
+    messages, frames = hub.wait(viewer, conversation, check, current_app.config["LONG_POLL_SECS"]) or ([], [])
+    # `frames` are the live frames other than messages: today the viewer's SLA frame.
+    return jsonify({"conversation_id": conversation.id, "messages": messages, "frames": frames})
 
 
 @bp.post("/chats/<int:conversation_id>/read")

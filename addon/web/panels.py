@@ -33,8 +33,9 @@ def first_arg(*names):
 
 # The string tables of templates/panels/ that the pages embed: every page has the chat's, the
 # settings pages also the admin screens'.
-CHAT_STRINGS = ("panels/chat_strings.html",)
-ADMIN_STRINGS = CHAT_STRINGS + ("panels/admin_strings.html", "panels/sla_strings.html")
+CHAT_STRINGS = ("panels/chat_strings.html", "panels/faq_strings.html")
+ADMIN_STRINGS = CHAT_STRINGS + ("panels/admin_strings.html", "panels/sla_strings.html",
+                                "panels/faq_admin_strings.html")
 
 
 def page_strings(templates=CHAT_STRINGS):

@@ -1,4 +1,5 @@
-"""The chat's site settings for support leads: service desk, request type, product areas, batching.
+"""The chat's site settings for support leads: service desk, request type, product areas, batching,
+support e-mail and the statuses of the solution workflow.
 
 Routes under /api/admin/settings, called by the settings page's script with a context token, for
 project or Jira administrators only.
@@ -41,6 +42,23 @@ def _desks_and_types(installation, service_desk_id):
     )
 
 
+def _statuses(installation):
+    """List the site's statuses for the solution workflow settings: [{"id", "name", "category"}].
+
+    `GET /rest/api/3/status` returns the statuses of every active workflow of the site. Team-managed
+    projects may reuse a name, and the settings name a status, so the first of each name is kept.
+    """
+    with jira_client_for(installation) as jira:
+        statuses = jira.request("GET", "rest/api/3/status") or []
+    by_name = {}
+    for status in statuses:
+        name = (status.get("name") or "").strip()
+        if name and name.casefold() not in by_name:
+            by_name[name.casefold()] = {"id": str(status.get("id") or ""), "name": name,
+                                        "category": (status.get("statusCategory") or {}).get("key") or ""}
+    return list(by_name.values())
+
+
 @bp.get("")
 @require_jwt("context")
 @require_admin
@@ -55,7 +73,25 @@ def show():
     except JiraError as error:
         log.warning("Listing service desks failed for client_key %s: %s", installation.client_key, error)
         desks, types = [], []
-    return jsonify({"settings": settings, "service_desks": desks, "request_types": types})
+    try:
+        statuses = _statuses(installation)
+    except JiraError as error:
+        log.warning("Listing statuses failed for client_key %s: %s", installation.client_key, error)
+        statuses = []
+    return jsonify({"settings": settings, "service_desks": desks, "request_types": types, "statuses": statuses})
+
+
+# Names of the workflow that the solution validation follows (see addon/chat/solution_jira.py).
+WORKFLOW_SETTINGS = ("solution_status", "solution_resolution", "reopen_status")
+STATUS_NAME_MAX_CHARS = 120
+# Settings that other admin APIs validate and store, with the route that does.
+SETTINGS_EDITED_ELSEWHERE = {
+    "sla_calendar": "/api/admin/sla", "sla_policies": "/api/admin/sla",
+    "impact_priorities": "/api/admin/sla", "waiting_for_customer_statuses": "/api/admin/sla",
+    "start_form_fields": "/api/admin/faq/settings", "faq_synonyms": "/api/admin/faq/settings",
+    "knowledge_base_sync": "/api/admin/faq/settings",
+    "self_service_opens_resolved_request": "/api/admin/faq/settings", "scope_guard": "/api/admin/faq/settings",
+}
 
 
 def _validated(body, installation):
@@ -96,10 +132,28 @@ def _validated(body, installation):
                                f"/ Request type {type_id} is not one of service desk {desk_id}.")
         changes["service_desk_id"] = desk_id
         changes["request_type_id"] = type_id
+    for key in WORKFLOW_SETTINGS:
+        if key in body:
+            changes[key] = _status_name(key, body[key])
+    elsewhere = sorted(set(body) & set(SETTINGS_EDITED_ELSEWHERE))
+    if elsewhere:
+        routes = ", ".join(f"{key} → {SETTINGS_EDITED_ELSEWHERE[key]}" for key in elsewhere)
+        raise InvalidInput(f"Ces réglages se modifient ailleurs : {routes}. "
+                           f"/ These settings are changed elsewhere: {routes}.")
     unknown = sorted(set(body) - set(DEFAULTS))
     if unknown:
         raise InvalidInput(f"Réglages inconnus : {', '.join(unknown)}. / Unknown settings: {', '.join(unknown)}.")
     return changes
+
+
+def _status_name(key, value):
+    """A Jira status or resolution name of the solution workflow, or None for the default."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > STATUS_NAME_MAX_CHARS:
+        raise InvalidInput(f"{key} : nom de {STATUS_NAME_MAX_CHARS} caractères au plus attendu ({value!r}). "
+                           f"/ {key}: a name of at most {STATUS_NAME_MAX_CHARS} characters is expected ({value!r}).")
+    return value.strip()
 
 
 @bp.put("")

@@ -6,15 +6,19 @@ with a context token, for project or Jira administrators only. A change is valid
 before anything is stored. It is then stored in one transaction with one audit entry per changed
 setting, and the deadlines of the site's open chats are recomputed.
 
-Errors are JSON `{"error": {"code", "message", "field"}}`. `field` is the path of the invalid
-value when it is known (`calendar.hours.mon[1]`, `policies.premium`), so the screen can show the
-message next to it. The message is in the language of `?lang=fr|en`. Calendar details come from
-addon.sla.calendar in English only.
+Errors are JSON `{"error": {"code", "message", "field", "reason", "params"}}`. `field` is the
+path of the invalid value when it is known (`calendar.hours.mon[1]`, `policies.premium`), so the
+screen can show the message next to it. The message is in the language of `?lang=fr|en`, except
+the calendar details that addon.sla.calendar writes in English only. For those, `reason` and
+`params` (`"bad_time"`, `{"value": "25:00", "role": "end"}`) let the screen word the error in its
+own language.
 """
 
 import json
 import logging
 import unicodedata
+from collections import defaultdict
+from functools import lru_cache
 
 import holidays
 from babel import Locale
@@ -29,8 +33,7 @@ from ..atlassian.auth import require_jwt
 from ..chat.actions import database
 from ..chat.models import Impact
 from ..errors import AddonError, InvalidInput
-from ..models import SiteSetting
-from ..settings import get_settings
+from ..settings import get_settings, put_setting
 from ..sla.calendar import BusinessCalendar, CalendarError
 from ..sla.clock import recompute_site
 from ..sla.policy import (
@@ -68,15 +71,18 @@ AUDIT_SUMMARIES = {
 
 
 class InvalidSetting(InvalidInput):
-    """An invalid SLA setting. `field` is the path of the invalid value when it is known."""
+    """An invalid SLA setting. `field` is the path of the invalid value when it is known;
+    `reason` and `params` name the problem for a screen that words it itself."""
 
-    def __init__(self, message, field=None, code="invalid_sla_setting"):
+    def __init__(self, message, field=None, code="invalid_sla_setting", reason=None, params=None):
         super().__init__(message, code=code)
         self.field = field
+        self.reason = reason
+        self.params = params or {}
 
     def to_dict(self):
         body = super().to_dict()
-        body["error"]["field"] = self.field
+        body["error"].update(field=self.field, reason=self.reason, params=self.params)
         return body
 
 
@@ -162,6 +168,26 @@ def _country_name(locale, code):
     return locale.territories.get(code) or code
 
 
+@lru_cache(maxsize=1)
+def listed_country_codes():
+    """Return the two-letter codes of the `holidays` package, one per country.
+
+    The package lists some countries under two codes ("UK" beside "GB"), whose classes live in one
+    country module. Of such codes, only those that CLDR (Babel) lists as a territory are kept, so
+    the screen shows no unnamed duplicate.
+    """
+    known = Locale.parse("en").territories
+    by_country = defaultdict(list)
+    for code in holidays.list_supported_countries():
+        if len(code) == 2:
+            by_country[type(holidays.country_holidays(code, years=())).__module__].append(code)
+    codes = []
+    for group in by_country.values():
+        named = [code for code in group if code in known]
+        codes.extend(named or group)
+    return tuple(codes)
+
+
 def _sort_key(name):
     """Return `name` without accents and case, so that "Égypte" sorts among the E."""
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").casefold()
@@ -181,7 +207,7 @@ def holiday_tables():
     locale = Locale.parse(str(get_locale() or "fr"))
     supported = holidays.list_supported_countries()
     countries = sorted(
-        ({"code": code, "name": _country_name(locale, code)} for code in supported if len(code) == 2),
+        ({"code": code, "name": _country_name(locale, code)} for code in listed_country_codes()),
         key=lambda country: _sort_key(country["name"]),
     )
     country = (request.args.get("country") or "FR").strip()
@@ -203,8 +229,8 @@ def _clean_calendar(data):
         return BusinessCalendar.from_json(data).to_json()
     except CalendarError as error:
         field = f"calendar.{error.field}" if error.field else "calendar"
-        raise InvalidSetting(f"Calendrier invalide : {error} / Invalid calendar: {error}",
-                             field=field, code="invalid_calendar") from None
+        raise InvalidSetting(f"Calendrier invalide : {error} / Invalid calendar: {error}", field=field,
+                             code="invalid_calendar", reason=error.code, params=error.params) from None
 
 
 def _failing_tier(policies):
@@ -266,17 +292,6 @@ def validated_changes(body, current):
     return {name: changes[name] for name in SETTING_KEYS if name in changes}
 
 
-def _put_setting(session, installation_id, key, value):
-    """Store one setting in the caller's transaction (addon.settings.set_setting commits its own)."""
-    row = session.execute(
-        select(SiteSetting).where(SiteSetting.installation_id == installation_id, SiteSetting.key == key)
-    ).scalar_one_or_none()
-    if row is None:
-        session.add(SiteSetting(installation_id=installation_id, key=key, value=value))
-    else:
-        row.value = value
-
-
 def save(installation, actor, body):
     """Validate and store the SLA settings of `body`, audit them, and recompute open deadlines.
 
@@ -289,7 +304,7 @@ def save(installation, actor, body):
     with database().transaction() as session:
         for name, value in changed.items():
             key, action = SETTING_KEYS[name]
-            _put_setting(session, installation.id, key, value)
+            put_setting(session, installation.id, key, value)
             audit(session, installation.id, actor, action, AUDIT_SUMMARIES[name],
                   setting=key, before=current[key], after=value)
     if not changed:
@@ -306,17 +321,24 @@ def _json_of_request():
     if request.content_length and request.content_length > CALENDAR_MAX_BYTES:
         raise InvalidSetting(
             f"Le fichier dépasse {CALENDAR_MAX_BYTES // 1024} Ko ; un calendrier tient en quelques Ko. "
-            f"/ The file exceeds {CALENDAR_MAX_BYTES // 1024} KB; a calendar takes a few KB.")
+            f"/ The file exceeds {CALENDAR_MAX_BYTES // 1024} KB; a calendar takes a few KB.",
+            reason="file_too_large", params={"kilobytes": str(CALENDAR_MAX_BYTES // 1024)})
     text = request.get_data(cache=False, as_text=False)[:CALENDAR_MAX_BYTES + 1]
     try:
         return json.loads(text.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InvalidSetting("Le fichier n'est pas du texte UTF-8 ; enregistrez-le en UTF-8 et réessayez. "
-                             "/ The file is not UTF-8 text; save it as UTF-8 and try again.") from None
+                             "/ The file is not UTF-8 text; save it as UTF-8 and try again.",
+                             reason="not_utf8") from None
     except json.JSONDecodeError as error:
+        # The decoder's own sentence (error.msg) is English and names Python's view of the
+        # problem, so the message gives only the position, which is what the author needs.
+        line, column = error.lineno, error.colno
         raise InvalidSetting(
-            f"JSON invalide, ligne {error.lineno}, colonne {error.colno} : {error.msg}. "
-            f"/ Invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}.") from None
+            f"Le fichier n'est pas du JSON valide (ligne {line}, colonne {column}) ; corrigez-le à cet "
+            f"endroit ou exportez de nouveau le calendrier. / The file is not valid JSON (line {line}, "
+            f"column {column}); fix it there or export the calendar again.",
+            reason="bad_json", params={"line": str(line), "column": str(column)}) from None
 
 
 @bp.put("")

@@ -1,5 +1,8 @@
 /* The site settings form of the settings pages: loads /api/admin/settings and saves changes.
- * While the support e-mail is empty, a hint explains that refused customers will see no address. */
+ * While the support e-mail is empty, a hint explains that refused customers will see no address.
+ * The two status settings of the solution workflow offer the site's statuses, listed by Jira.
+ * The outcome of a load or a save shows below the save button: results in the status line,
+ * errors in the alert line. */
 (function () {
   "use strict";
 
@@ -11,9 +14,11 @@
   var t = window.SupportChat.i18n.t;
   var form = section.querySelector("[data-site-settings-form]");
   var status = section.querySelector("[data-site-settings-status]");
+  var alertLine = section.querySelector("[data-site-settings-error]");
   var emailHint = section.querySelector("[data-settings-email-missing]");
   var deskSelect = form.elements.service_desk_id;
   var typeSelect = form.elements.request_type_id;
+  var statusSelects = [form.elements.solution_status, form.elements.reopen_status];
 
   function showEmailHint() {
     var email = form.elements.support_email;
@@ -26,12 +31,38 @@
     }
   }
 
+  function say(text, isError) {
+    status.textContent = isError ? "" : text;
+    alertLine.textContent = isError ? text : "";
+    alertLine.hidden = !isError;
+  }
+
   function option(value, label, selected) {
     var node = document.createElement("option");
     node.value = value;
     node.textContent = label;
     node.selected = !!selected;
     return node;
+  }
+
+  /* Offer the site's statuses after the "default" option. A setting names a status or gives its
+   * id, and the add-on compares it without case, so this does too. A stored value that Jira no
+   * longer lists stays as an option of its own, so that saving the form never drops it. */
+  function fillStatuses(select, statuses, current) {
+    var keep = select.options[0];
+    var wanted = (current || "").trim().toLowerCase();
+    var found = false;
+    select.textContent = "";
+    select.appendChild(keep);
+    keep.selected = !wanted;
+    statuses.forEach(function (status) {
+      var matches = !!wanted && (status.name.toLowerCase() === wanted || status.id === wanted);
+      found = found || matches;
+      select.appendChild(option(status.name, status.name, matches));
+    });
+    if (wanted && !found) {
+      select.appendChild(option(current, current, true));
+    }
   }
 
   function fill(data) {
@@ -50,15 +81,19 @@
     form.elements.comment_batch_window_secs.value = settings.comment_batch_window_secs;
     form.elements.support_email.value = settings.support_email || "";
     showEmailHint();
+    statusSelects.forEach(function (select) {
+      fillStatuses(select, data.statuses || [], settings[select.name]);
+    });
+    form.elements.solution_resolution.value = settings.solution_resolution || "";
   }
 
   function load(query) {
-    status.textContent = t("loading");
+    say(t("loading"));
     return client.api("GET", "/admin/settings", undefined, query).then(function (data) {
-      status.textContent = "";
+      say("");
       fill(data);
     }, function (error) {
-      status.textContent = error.message;
+      say(error.message, true);
     });
   }
 
@@ -77,12 +112,16 @@
         return line.trim();
       }).filter(Boolean),
       comment_batch_window_secs: parseInt(form.elements.comment_batch_window_secs.value, 10),
-      support_email: form.elements.support_email.value.trim() || null
+      support_email: form.elements.support_email.value.trim() || null,
+      solution_status: form.elements.solution_status.value || null,
+      solution_resolution: form.elements.solution_resolution.value.trim() || null,
+      reopen_status: form.elements.reopen_status.value || null
     };
+    say("");
     client.api("PUT", "/admin/settings", payload).then(function () {
-      status.textContent = t("settings_saved");
+      say(t("settings_saved"));
     }, function (error) {
-      status.textContent = error.message;
+      say(error.message, true);
     });
   });
 

@@ -126,7 +126,7 @@
     if (!isDefault) {
       var remove = ui.button("sla_remove_tier", {tier: tier}, function () {
         box.remove();
-        ui.say(t("sla_tier_removed", {tier: tier}));
+        ui.say(form, t("sla_tier_removed", {tier: tier}));
         newTier.focus();
       });
       box.appendChild(make("div", "admin-actions")).appendChild(remove);
@@ -244,12 +244,11 @@
       ui.showErrors(form, result.errors, t("form_invalid"));
       return;
     }
-    ui.say(t("sla_saving"));
+    ui.say(form, t("sla_saving"));
     ui.send("PUT", "/admin/sla", JSON.stringify(result.body)).then(function (data) {
       fill(data);
-      ui.saved("sla_policies_saved", data);
+      ui.saved(form, "sla_policies_saved", data);
     }, function (error) {
-      ui.say("");
       ui.showServerError(form, error);
     });
   });

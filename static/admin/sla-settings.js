@@ -2,8 +2,11 @@
  * calendar with its JSON export and import (the policies are in sla-policies.js).
  *
  * Everything is read from and saved to /api/admin/sla. The server validates every change as a
- * whole and names the invalid value in `error.field` (e.g. "calendar.hours.mon[1]"); the message
- * is shown next to the element whose data-sla-field is that path, or the nearest enclosing path.
+ * whole and names the invalid value in `error.field` (e.g. "calendar.hours.mon[1]"). The message
+ * is shown once: next to the element whose data-sla-field is that path or the nearest enclosing
+ * path, else above the form. Calendar errors carry `reason` and
+ * `params`, from which the page words the message in its own language (sla_error_* texts). Each
+ * form reports its outcome in its own status line, beside its buttons.
  * Texts come from templates/panels/sla_strings.html, are set with textContent only, and are
  * redrawn when the page switches to the viewer's Jira language.
  */
@@ -133,16 +136,17 @@
   }
 
   // Show `message` next to `box` (a [data-sla-field] element) and return the element to focus.
-  // The controls of a single field are marked invalid. A group (a weekday, a tier) gets the
-  // message on the group instead, and the focus goes to the message.
-  function showFieldError(box, message) {
+  // The controls of a single field are marked invalid, or only `control` when given (the closing
+  // time of an interval row). A group (a weekday, a tier) gets the message on the group instead,
+  // and the focus goes to the message.
+  function showFieldError(box, message, control) {
     var line = errorLine(box);
     if (line) {
       line.id = line.id || nextId("error");
       line.textContent = message;
       line.hidden = false;
     }
-    var controls = controlsOf(box);
+    var controls = control ? [control] : controlsOf(box);
     if (controls.length > 2) {
       if (line) {
         box.setAttribute("aria-describedby", line.id);
@@ -176,8 +180,10 @@
     return null;
   }
 
-  // Show `bannerText` above the form and each error of `errors` ([box, message] pairs) by its field.
+  // Show `bannerText` above the form and each error of `errors` ([box, message] pairs) by its
+  // field, then focus the first invalid control, else the banner. The stale success texts go.
   function showErrors(form, errors, bannerText) {
+    say(form, "");
     var banner = form.querySelector("[data-sla-form-error]");
     banner.textContent = bannerText;
     banner.hidden = false;
@@ -189,19 +195,73 @@
     (first || banner).focus();
   }
 
-  function showServerError(form, error) {
-    var box = error.field ? boxOf(form, error.field) : null;
-    showErrors(form, box ? [[box, error.message]] : [], error.message);
+  // The words of a server error in the page's language: the sla_error_<reason> text when the
+  // page has one, else the server's message (in the page's language, details possibly English).
+  function errorText(error) {
+    var key = "sla_error_" + error.reason;
+    var text = error.reason ? t(key, error.params) : key;
+    return text === key ? error.message : text;
   }
 
-  function say(text) {
-    status.textContent = text;
+  // Return where in a calendar file the error is, in words: "vendredi, plage 2", "jour de fermeture n° 1".
+  function placeOf(field) {
+    var path = (field || "").replace(/^calendar\.?/, "");
+    var interval = /^(hours\.(\w+)|special_days\.([\d-]+))\[(\d+)\]$/.exec(path);
+    var listed = /^(closed_days|worked_holidays)\[(\d+)\]$/.exec(path);
+    if (interval && interval[2] && WEEKDAYS.indexOf(interval[2]) >= 0) {
+      return t("sla_where_interval", {day: weekdayName(WEEKDAYS.indexOf(interval[2])), index: Number(interval[4]) + 1});
+    }
+    if (interval && interval[3]) {
+      return t("sla_where_special_interval", {day: interval[3], index: Number(interval[4]) + 1});
+    }
+    if (/^hours\.(\w+)$/.test(path) && WEEKDAYS.indexOf(path.slice(6)) >= 0) {
+      return weekdayName(WEEKDAYS.indexOf(path.slice(6)));
+    }
+    if (listed) {
+      return t("sla_where_" + listed[1], {index: Number(listed[2]) + 1});
+    }
+    return "";
+  }
+
+  // Show a server error once: next to its field when the form has it, else above the form with
+  // the place it names. The focus goes to the wrong control: for an interval, the time named.
+  function showServerError(form, error) {
+    var text = errorText(error);
+    var box = error.field ? boxOf(form, error.field) : null;
+    if (!box) {
+      var place = placeOf(error.field);
+      if (place && text !== error.message) {
+        // "Vendredi, plage 2 : heure « 18h00 » illisible…": the place leads the sentence.
+        text = t("sla_error_at", {place: place.charAt(0).toUpperCase() + place.slice(1),
+                                  message: text.charAt(0).toLowerCase() + text.slice(1)});
+      }
+      showErrors(form, [], text);
+      return;
+    }
+    say(form, "");
+    var control = null;
+    if (box.classList.contains("sla-interval") && error.params && error.params.role) {
+      control = box.querySelectorAll("input")[error.params.role === "end" ? 1 : 0];
+    }
+    showFieldError(box, text, control).focus();
+  }
+
+  // Put `text` in the status line of `form`, beside its buttons, and empty the other forms'
+  // lines, so that no earlier success stays next to a new outcome.
+  function say(form, text) {
+    Array.prototype.forEach.call(section.querySelectorAll("[data-sla-form-status]"), function (line) {
+      line.textContent = "";
+    });
+    var line = form.querySelector("[data-sla-form-status]");
+    if (line) {
+      line.textContent = text;
+    }
   }
 
   // ----- calls whose error names a field, and raw uploads -----
 
   // Send `body` (a string, sent as is) to /api<path>. Resolve to the JSON response, or reject with
-  // an Error carrying status, code and field, because client.api does not pass `field` on.
+  // an Error carrying status, code, field, reason and params, which client.api does not pass on.
   function send(method, path, body) {
     return SupportChat.i18n.ready().then(function () {
       return client.getToken();
@@ -230,6 +290,8 @@
         error.status = response.status;
         error.code = detail.code || "http_" + response.status;
         error.field = detail.field || null;
+        error.reason = detail.reason || null;
+        error.params = detail.params || {};
         throw error;
       });
     }, function (error) {
@@ -441,8 +503,8 @@
     return {calendar: calendar, errors: errors};
   }
 
-  function saved(key, data) {
-    say(t(key, {count: data.recomputed || 0}));
+  function saved(form, key, data) {
+    say(form, t(key, {count: data.recomputed || 0}));
   }
 
   // ----- actions -----
@@ -455,12 +517,12 @@
       showErrors(calendarForm, read.errors, t("form_invalid"));
       return;
     }
-    say(t("sla_saving"));
+    clearErrors(importForm);
+    say(calendarForm, t("sla_saving"));
     send("PUT", "/admin/sla", JSON.stringify({calendar: read.calendar})).then(function (data) {
       fillCalendar(data.calendar);
-      saved("sla_calendar_saved", data);
+      saved(calendarForm, "sla_calendar_saved", data);
     }, function (error) {
-      say("");
       showServerError(calendarForm, error);
     });
   });
@@ -481,9 +543,9 @@
       link.click();
       link.remove();
       window.setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
-      say(t("sla_exported"));
+      say(calendarForm, t("sla_exported"));
     }, function (error) {
-      say(error.message);
+      showErrors(calendarForm, [], error.message);
     });
   });
 
@@ -496,28 +558,30 @@
       importForm.elements.file.focus();
       return;
     }
+    clearErrors(calendarForm);
+    say(importForm, t("sla_saving"));
     file.text().then(function (text) {
       return send("PUT", "/admin/sla/calendar", text);
     }).then(function (data) {
       importForm.reset();
       fillCalendar(data.calendar);
-      saved("sla_calendar_imported", data);
+      saved(importForm, "sla_calendar_imported", data);
     }, function (error) {
-      showErrors(importForm, [], error.message);
+      showServerError(importForm, error);
     });
   });
 
   // ----- loading -----
 
   function load() {
-    say(t("loading"));
+    status.textContent = t("loading");
     return client.api("GET", "/admin/sla").then(function (data) {
-      say("");
+      status.textContent = "";
       var fills = [fillCalendar(data.calendar)];
       fillers.forEach(function (fill) { fills.push(fill(data)); });
       return Promise.all(fills);
     }).then(null, function (error) {
-      say(error.message);
+      status.textContent = error.message;
     });
   }
 

@@ -7,6 +7,9 @@
  * a support lead. Everything a user typed, and every name from Jira, reaches the page through
  * textContent, never as HTML. The texts are in templates/panels/admin_strings.html; the first
  * calls wait until the page's language is settled, and a later switch redraws what they drew.
+ * Each outcome shows right below the control that caused it ([data-admin-outcome]): a result in
+ * its status line, an error in its alert line. A new outcome empties every other outcome line, so
+ * no earlier success stays on the page beside a new error.
  */
 (function () {
   "use strict";
@@ -18,23 +21,48 @@
   }
   var t = SupportChat.i18n.t;
   var api = SupportChat.client.api;
-  var live = document.getElementById("chat-live");
   var AUDIT_PAGE_SIZE = 20;
 
   var state = {organizationId: null, organization: null, subscription: null, auditPage: 1, auditTotal: 0};
+  var pendingStatus = null;
 
   function $(selector) {
     return root.querySelector(selector);
   }
 
-  function say(text) {
-    live.textContent = "";
-    // A new text node after clearing makes screen readers announce a repeated sentence again.
-    window.setTimeout(function () { live.textContent = text; }, 50);
+  // Empty every outcome line of the page.
+  function clearOutcomes() {
+    window.clearTimeout(pendingStatus);
+    root.querySelectorAll("[data-admin-outcome]").forEach(function (outcome) {
+      outcome.querySelector("[role='status']").textContent = "";
+      var alert = outcome.querySelector("[role='alert']");
+      alert.textContent = "";
+      alert.hidden = true;
+    });
   }
 
-  function fail(error) {
-    say(error && error.message ? error.message : t("network_error"));
+  // Show `text` below the control of outcome `name`: in its alert line when `isError`, else in
+  // its status line.
+  function report(name, text, isError) {
+    clearOutcomes();
+    var outcome = root.querySelector("[data-admin-outcome='" + name + "']");
+    if (isError) {
+      var alert = outcome.querySelector("[role='alert']");
+      alert.textContent = text;
+      alert.hidden = false;
+      return;
+    }
+    // Set after a pause, so that screen readers announce a repeated sentence again.
+    pendingStatus = window.setTimeout(function () {
+      outcome.querySelector("[role='status']").textContent = text;
+    }, 50);
+  }
+
+  // Return a rejection handler that shows the error below the control of outcome `name`.
+  function failed(name) {
+    return function (error) {
+      report(name, error && error.message ? error.message : t("network_error"), true);
+    };
   }
 
   function element(tag, text, attributes) {
@@ -75,7 +103,7 @@
         list.appendChild(item);
       });
       list.setAttribute("aria-busy", "false");
-    }, fail);
+    }, failed("organizations"));
   }
 
   // ----- one subscription -----
@@ -147,13 +175,15 @@
       // The heading changes only once the form is filled, so nobody types into a form about to be reset.
       showSubscription(subscription);
       title.focus();
-    }, fail);
+    }, failed("organizations"));
   }
 
-  function afterChange(message) {
+  // Return a success handler that redraws the subscription and reports `message` below the
+  // control of outcome `name`.
+  function afterChange(name, message) {
     return function (data) {
       showSubscription(data.subscription);
-      say(message);
+      report(name, message);
       loadOrganizations();
       loadAudit(1);
     };
@@ -190,7 +220,7 @@
       item.appendChild(who);
       item.appendChild(button(t("admin_remove", {name: ""}).trim(), function () {
         api("DELETE", orgPath("/key-users/" + encodeURIComponent(keyUser.account_id)))
-          .then(afterChange(t("admin_key_user_removed", {name: name})), fail);
+          .then(afterChange("key-users", t("admin_key_user_removed", {name: name})), failed("key-users"));
       }, t("admin_remove", {name: name})));
       list.appendChild(item);
     });
@@ -212,19 +242,21 @@
       item.appendChild(button(t("admin_add", {name: ""}).trim(), function () {
         api("POST", orgPath("/key-users"), {account_id: customer.account_id}).then(function (data) {
           list.textContent = "";
-          afterChange(t("admin_key_user_added", {name: customer.display_name}))(data);
-        }, fail);
+          afterChange("key-users", t("admin_key_user_added", {name: customer.display_name}))(data);
+        }, failed("key-users"));
       }, t("admin_add", {name: customer.display_name})));
       list.appendChild(item);
     });
-    say(customers.length ? t("admin_results", {count: customers.length}) : t("admin_no_results"));
+    report("key-users", customers.length ? t("admin_results", {count: customers.length}) : t("admin_no_results"));
   }
 
   // ----- CSV import -----
 
+  // Send the CSV `file`; show the outcome below the import button and the failing lines below it.
   function importFile(file) {
-    var report = $("[data-admin-report]");
-    report.textContent = t("loading");
+    var lines = $("[data-admin-report]");
+    lines.textContent = "";
+    report("import", t("loading"));
     var lang = SupportChat.i18n.lang();
     SupportChat.client.getToken().then(function (jwt) {
       return window.fetch(SupportChat.client.baseUrl + "/api/admin/import?lang=" + lang, {
@@ -233,26 +265,37 @@
       });
     }).then(function (response) {
       return response.json().then(function (data) {
-        report.textContent = "";
         if (data.report && data.report.imported) {
-          report.appendChild(element("p", t("admin_import_ok", {created: data.report.created.length,
-            updated: data.report.updated.length, added: data.report.key_users_added})));
+          report("import", t("admin_import_ok", {created: data.report.created.length,
+            updated: data.report.updated.length, added: data.report.key_users_added}));
           loadOrganizations();
           loadAudit(1);
         } else if (data.report) {
-          report.appendChild(element("p", t("admin_import_failed", {count: data.report.errors.length})));
-          var list = element("ul");
-          data.report.errors.forEach(function (error) {
-            list.appendChild(element("li", t("admin_import_line", {line: error.line, message: error.message})));
-          });
-          report.appendChild(list);
+          report("import", t("admin_import_failed", {count: data.report.errors.length}), true);
+          lines.appendChild(importErrors(data.report.errors));
         } else {
-          report.appendChild(element("p", (data.error && data.error.message) || t("network_error")));
+          report("import", (data.error && data.error.message) || t("network_error"), true);
         }
       });
     }).catch(function () {
-      report.textContent = t("network_error");
+      report("import", t("network_error"), true);
     });
+  }
+
+  // The failing lines of an import, each with every problem the server found on it.
+  function importErrors(errors) {
+    var list = element("ul");
+    errors.forEach(function (error) {
+      var problems = error.messages && error.messages.length ? error.messages : [error.message];
+      var item = element("li", t("admin_import_line", {line: error.line, message: problems.length === 1 ? problems[0] : ""}).trim());
+      if (problems.length > 1) {
+        var details = element("ul");
+        problems.forEach(function (problem) { details.appendChild(element("li", problem)); });
+        item.appendChild(details);
+      }
+      list.appendChild(item);
+    });
+    return list;
   }
 
   // ----- audit log -----
@@ -271,6 +314,9 @@
 
   function loadAudit(page) {
     var list = $("[data-admin-audit]");
+    // Dates in the page's language, times on 24 hours in both languages like the chat's.
+    var auditTime = new Intl.DateTimeFormat(SupportChat.i18n.lang(), {year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
     return api("GET", "/admin/audit", undefined, {page: page, per_page: AUDIT_PAGE_SIZE}).then(function (data) {
       state.auditPage = data.page;
       state.auditTotal = data.total;
@@ -279,44 +325,47 @@
         list.appendChild(element("li", t("admin_audit_empty")));
       }
       data.entries.forEach(function (entry) {
-        var when = new Date(entry.created_at).toLocaleString(SupportChat.i18n.lang());
+        var when = auditTime.format(new Date(entry.created_at));
         var who = entry.actor_display_name || entry.actor_account_id || t("admin_system");
         list.appendChild(element("li", t("admin_audit_entry", {when: when, who: who, what: describe(entry)})));
       });
       $("[data-admin-audit-newer]").disabled = state.auditPage <= 1;
       $("[data-admin-audit-older]").disabled = state.auditPage * AUDIT_PAGE_SIZE >= state.auditTotal;
-    }, fail);
+    }, failed("audit"));
   }
 
   // ----- wiring -----
 
   $("[data-admin-form]").addEventListener("submit", function (event) {
     event.preventDefault();
-    api("PUT", orgPath("/subscription"), formFields(event.target)).then(afterChange(t("admin_saved")), fail);
+    api("PUT", orgPath("/subscription"), formFields(event.target))
+      .then(afterChange("save", t("admin_saved")), failed("save"));
   });
   $("[data-admin-activate]").addEventListener("click", function () {
-    api("POST", orgPath("/subscription/activate")).then(afterChange(t("admin_activated")), fail);
+    api("POST", orgPath("/subscription/activate")).then(afterChange("status", t("admin_activated")), failed("status"));
   });
   $("[data-admin-suspend]").addEventListener("click", function () {
-    api("POST", orgPath("/subscription/suspend")).then(afterChange(t("admin_suspended")), fail);
+    api("POST", orgPath("/subscription/suspend")).then(afterChange("status", t("admin_suspended")), failed("status"));
   });
   $("[data-admin-renew]").addEventListener("submit", function (event) {
     event.preventDefault();
     api("POST", orgPath("/subscription/renew"), {ends_on: event.target.elements.ends_on.value || null})
-      .then(afterChange(t("admin_renewed")), fail);
+      .then(afterChange("status", t("admin_renewed")), failed("status"));
   });
   $("[data-admin-search]").addEventListener("submit", function (event) {
     event.preventDefault();
     var query = event.target.elements.query.value.trim();
     api("GET", orgPath("/customers"), undefined, {query: query}).then(function (data) {
       showResults(data.customers);
-    }, fail);
+    }, failed("key-users"));
   });
   $("[data-admin-import]").addEventListener("submit", function (event) {
     event.preventDefault();
     var file = event.target.elements.file.files[0];
     if (!file) {
-      say(t("admin_choose_file"));
+      $("[data-admin-report]").textContent = "";
+      report("import", t("admin_choose_file"), true);
+      event.target.elements.file.focus();
       return;
     }
     importFile(file);
@@ -336,7 +385,7 @@
         label.appendChild(document.createTextNode(area));
         fieldset.appendChild(label);
       });
-    }, fail);
+    }, failed("save"));
   }
 
   // Everything below is drawn in the page's settled language; a late switch redraws it.

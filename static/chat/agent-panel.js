@@ -27,7 +27,9 @@
   SupportChat.client.api("GET", "/chats/by-issue/" + encodeURIComponent(issueKey), undefined,
     projectKey ? {project_key: projectKey} : {}).then(function (data) {
     loading.remove();
-    opened = SupportChat.openConversation(root, SupportChat.conversationOf(data), "agent", projectKey);
+    var conversation = SupportChat.conversationOf(data);
+    opened = SupportChat.openConversation(root, conversation, "agent", projectKey);
+    SupportChat.scopeFlag.attach(root, conversation, projectKey);
   }, function (error) {
     fail(error.message || SupportChat.i18n.t("load_failed"));
   });

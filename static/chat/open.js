@@ -20,6 +20,10 @@
       role: role,
       accountId: document.body.getAttribute("data-account-id") || null
     });
+    if (SupportChat.solution) {
+      // Before the messages are drawn, so that the proposed one shows its buttons.
+      SupportChat.solution.attach(view, conversation, role);
+    }
     (conversation.messages || []).forEach(function (payload) {
       channel.lastSeq = Math.max(channel.lastSeq, payload.seq || 0);
       view.upsert(payload);

@@ -29,8 +29,9 @@
       return "";
     }
     var sameDay = date.toDateString() === new Date().toDateString();
-    var options = sameDay ? {hour: "2-digit", minute: "2-digit"}
-      : {day: "numeric", month: "short", hour: "2-digit", minute: "2-digit"};
+    // 24-hour times in both languages, as everywhere else in the product ("23:56", not "11:56 PM").
+    var options = sameDay ? {hour: "2-digit", minute: "2-digit", hourCycle: "h23"}
+      : {day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23"};
     return new Intl.DateTimeFormat(SupportChat.i18n.lang(), options).format(date);
   }
 

@@ -7,6 +7,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
+from addon.atlassian.installations import get_installation
+from addon.settings import get_settings
 from tests.browser.conftest import serve_installed
 
 pytestmark = pytest.mark.browser
@@ -20,6 +22,11 @@ WAIT_MS = 20_000
 def admin_addon(jira_site, tmp_path):
     """The add-on with its admin API, installed into the local Jira site, without the expiry job."""
     yield from serve_installed(jira_site, tmp_path, SUBSCRIPTION_EXPIRY_JOB=False)
+
+
+def outcome(admin, name, role="status"):
+    """Return the status (or alert) line below the control of outcome `name` on the admin page."""
+    return admin.locator(f"[data-admin-outcome='{name}'] [role='{role}']")
 
 
 def serious_violations(frame):
@@ -44,18 +51,21 @@ def test_admin_activate_and_key_user(browser, admin_addon, jira_site, artifacts_
     admin.get_by_label("Date de fin (vide : sans fin)").fill("2030-12-31")
     admin.get_by_label("Contact principal").select_option("cust-alice")
     admin.get_by_role("button", name="Enregistrer la souscription").click()
-    expect(admin.locator("#chat-live")).to_have_text("Souscription enregistrée.")
+    # Each outcome shows right below the button that caused it.
+    expect(outcome(admin, "save")).to_have_text("Souscription enregistrée.")
     # Saved but never activated: "À activer", not "Suspendue".
     expect(admin.locator("[data-admin-sub-state]")).to_contain_text("État : À activer")
     expect(admin.locator("[data-admin-orgs] li", has_text="Fromagerie Durand")).to_contain_text("À activer")
 
     admin.get_by_role("button", name="Activer").click()
-    expect(admin.locator("#chat-live")).to_have_text("Souscription activée.")
+    expect(outcome(admin, "status")).to_have_text("Souscription activée.")
+    expect(outcome(admin, "save")).to_be_empty()
     expect(admin.locator("[data-admin-sub-state]")).to_contain_text("Active")
 
     admin.get_by_label("Rechercher un client de l'organisation (nom ou e-mail)").fill("alice")
     admin.get_by_role("button", name="Rechercher", exact=True).click()
     admin.get_by_role("button", name="Ajouter Alice Durand").click()
+    expect(outcome(admin, "key-users")).to_have_text("Alice Durand est maintenant utilisateur clé.")
     expect(admin.locator("[data-admin-keyusers]")).to_contain_text("Alice Durand")
     expect(admin.locator("[data-admin-keyusers]")).to_contain_text("par Léa Petit")
     # The audit log names people by their Jira display names, not their accountIds.
@@ -63,6 +73,12 @@ def test_admin_activate_and_key_user(browser, admin_addon, jira_site, artifacts_
         "Léa Petit : utilisateur clé Alice Durand ajouté à Fromagerie Durand")
     expect(admin.locator("[data-admin-audit]")).not_to_contain_text("cust-alice")
     expect(admin.locator("[data-admin-audit]")).not_to_contain_text("admin-lea")
+
+    # An import without a file: an alert below the import button, and no earlier success left.
+    admin.get_by_role("button", name="Importer", exact=True).click()
+    expect(outcome(admin, "import", "alert")).to_have_text("Choisissez un fichier CSV.")
+    expect(admin.get_by_label("Fichier CSV (UTF-8)")).to_be_focused()
+    expect(outcome(admin, "key-users")).to_be_empty()
 
     page.screenshot(path=str(artifacts_dir / f"admin-subscription-{width}.png"), full_page=True)
     frame = page.locator(ADMIN_FRAME).element_handle().content_frame()
@@ -122,14 +138,49 @@ def test_admin_one_language(browser, admin_addon, jira_site, jira_locale, browse
 
     expect(admin.locator("html")).to_have_attribute("lang", lang)
     admin.get_by_role("button", name=drawn["manage"]).click()
+    # The heading names the organisation once the form is filled; typing earlier would be reset.
+    expect(admin.locator("[data-admin-sub-title]")).to_contain_text("Fromagerie Durand")
     admin.get_by_label(drawn["contract"]).fill("CT-2026-002")
     admin.get_by_label(drawn["start"]).fill("2026-01-01")
     admin.get_by_role("button", name=drawn["save"]).click()
-    expect(admin.locator("#chat-live")).to_have_text(drawn["saved"])
+    expect(outcome(admin, "save")).to_have_text(drawn["saved"])
     expect(admin.locator("[data-admin-sub-state]")).to_contain_text(drawn["state"])
     expect(admin.locator("[data-admin-audit]")).to_contain_text(drawn["audit"])
     expect(admin.locator("[data-settings-email-missing]")).to_contain_text(drawn["hint"])
     expect(admin.locator("[data-site-settings-status]")).to_be_empty()
 
     assert shown_texts(admin.locator("body").inner_text(), other_texts) == []
+    context.close()
+
+
+def test_admin_solution_workflow_settings(browser, admin_addon, jira_site):
+    # The status settings offer the local site's statuses; the saved choices come back on reload.
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{jira_site.url}/login?as=admin-lea&next={ADMIN_PAGE}")
+    admin = page.frame_locator(ADMIN_FRAME)
+    solution_status = admin.get_by_label("Statut après « Valider la solution »")
+    reopen_status = admin.get_by_label("Statut après « Le problème persiste »")
+
+    expect(reopen_status).to_have_value("Waiting for support")
+    expect(solution_status).to_have_value("")
+    solution_status.select_option("Closed")
+    admin.get_by_label("Résolution de la demande validée").fill("Won't Do")
+    reopen_status.select_option("In Progress")
+    admin.get_by_role("button", name="Enregistrer les réglages").click()
+    expect(admin.locator("[data-site-settings-status]")).to_have_text("Réglages enregistrés.")
+
+    page.reload()
+    expect(solution_status).to_have_value("Closed")
+    expect(admin.get_by_label("Résolution de la demande validée")).to_have_value("Won't Do")
+    expect(reopen_status).to_have_value("In Progress")
+    solution_status.select_option("")
+    admin.get_by_role("button", name="Enregistrer les réglages").click()
+    expect(admin.locator("[data-site-settings-status]")).to_have_text("Réglages enregistrés.")
+    with admin_addon.app.app_context():
+        settings = get_settings(get_installation(admin_addon.client_key).id)
+    assert settings["solution_status"] is None
+    assert settings["solution_resolution"] == "Won't Do"
+    assert settings["reopen_status"] == "In Progress"
     context.close()

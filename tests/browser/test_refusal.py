@@ -35,7 +35,11 @@ def test_refusal_footer(browser, jira_site, chat_addon, artifacts_dir):
     page = logged_in_page(browser, jira_site.url, NON_KEY_CUSTOMER, PORTAL)
     footer = page.frame_locator(FOOTER_FRAME)
     expect(footer.get_by_role("heading", name="La discussion en direct ne vous est pas ouverte")).to_be_visible()
-    expect(footer.locator("[data-refusal-message]")).to_contain_text("Seuls les utilisateurs clés")
+    # No invitation to chat above the refusal, and the reason fits Bruno: his organisation subscribes.
+    expect(footer.get_by_role("heading", name="Besoin d'aide ? Discutez avec le support")).to_be_hidden()
+    expect(footer.locator("[data-refusal-message]")).to_have_text(
+        "Votre organisation a souscrit à la discussion en direct, mais vous ne faites pas partie des utilisateurs "
+        "clés qu'elle a désignés. Pour en devenir un, adressez-vous au contact principal de votre organisation.")
     expect(footer.get_by_role("link", name="Créer une demande depuis le portail")).to_have_attribute(
         "href", f"{jira_site.url}/servicedesk/customer/portals")
     expect(footer.get_by_role("link", name=f"Écrire à {SUPPORT_EMAIL}")).to_have_attribute(
@@ -63,14 +67,14 @@ def test_refusal_request_panel_read_only(browser, jira_site, chat_addon):
     page = logged_in_page(browser, jira_site.url, NON_KEY_CUSTOMER, f"{PORTAL}/{issue_key}")
     panel = page.frame_locator(REQUEST_FRAME)
     expect(panel.locator("[data-chat-log] li", has_text="Texte lisible par l'organisation")).to_have_count(1)
-    expect(panel.locator("[data-refusal-message]")).to_contain_text("Seuls les utilisateurs clés")
+    expect(panel.locator("[data-refusal-message]")).to_contain_text("vous ne faites pas partie des utilisateurs clés")
     expect(panel.get_by_role("link", name="Créer une demande depuis le portail")).to_be_visible()
     assert serious_violations(frame_of(page, REQUEST_FRAME)) == []
 
 
 # The refusal's French texts, none of which may show to a Jira user who reads English.
 FRENCH_REFUSAL_TEXTS = ["La discussion en direct", "Le support reste joignable", "Créer une demande",
-                        "Lire les règles", "Mes discussions", "Seuls les utilisateurs clés", "Écrire à"]
+                        "Lire les règles", "Mes discussions", "Votre organisation", "Écrire à"]
 
 
 def test_refusal_without_email_english_user(browser, jira_site, chat_addon):
@@ -81,7 +85,8 @@ def test_refusal_without_email_english_user(browser, jira_site, chat_addon):
     page = logged_in_page(browser, jira_site.url, NON_KEY_CUSTOMER, PORTAL)
     footer = page.frame_locator(FOOTER_FRAME)
     expect(footer.get_by_role("heading", name="Live chat is not open to you")).to_be_visible()
-    expect(footer.locator("[data-refusal-message]")).to_contain_text("Only key users")
+    expect(footer.locator("[data-refusal-message]")).to_contain_text(
+        "Your organization subscribes to live chat, but you are not among the key users it named.")
     expect(footer.get_by_role("link", name="Raise a request in the portal")).to_have_attribute(
         "href", f"{jira_site.url}/servicedesk/customer/portals")
     expect(footer.get_by_role("link", name="Read the chat's usage rules")).to_have_attribute(
