@@ -79,6 +79,11 @@ def _register_blueprints(app):
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(panels.bp)
 
+    if app.config["FORGE_ENABLED"]:
+        from .atlassian.forge import routes as forge_routes
+
+        forge_routes.init_app(app)  # the /forge/... endpoints of the Forge Remote
+
 
 def _register_webhook_processing(app):
     from .atlassian import webhooks
@@ -89,6 +94,7 @@ def _register_webhook_processing(app):
 
 def _register_realtime(app):
     from .access import models as access_models  # noqa: F401  (registers the subscription tables)
+    from .atlassian.forge import tenants as forge_tenants  # noqa: F401  (registers the Forge tables)
     from .chat import models as chat_models  # noqa: F401  (registers the chat tables)
     from .faq import models as faq_models  # noqa: F401  (registers the self-service tables)
     from .sla import models as sla_models  # noqa: F401  (registers the SLA tables)

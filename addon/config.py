@@ -7,6 +7,7 @@ sentence naming the variable.
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +16,12 @@ ATLASSIAN_INSTALL_KEYS_URL = "https://connect-install-keys.atlassian.com/"
 ATLASSIAN_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
 ATLASSIAN_OAUTH_TOKEN_URL = "https://oauth-2-authorization-server.services.atlassian.com/oauth2/token"
 DEFAULT_ALLOWED_HOSTS = "*.atlassian.net,*.jira.com"
+# The key set that signs Forge Invocation Tokens (Forge Remote docs, "Verifying remote
+# requests"), and the only API host that Atlassian's tokens name in production.
+ATLASSIAN_FORGE_JWKS_URL = "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
+ATLASSIAN_FORGE_API_BASE = "https://api.atlassian.com"
+# A Forge app id is an ARI such as ari:cloud:ecosystem::app/8db33809-1f32-48bb-8c52-5877dab48107.
+FORGE_APP_ID_PATTERN = re.compile(r"ari:cloud:ecosystem::app/[A-Za-z0-9-]{1,64}")
 
 # The environments the add-on supports. Only "development" and "test" may run without
 # ADDON_SECRET_KEY, and only "test" accepts overrides meant for tests.
@@ -51,6 +58,50 @@ def _check_base_url(value):
     if parts.query or parts.fragment:
         raise ConfigError(f"ADDON_BASE_URL={value!r} must not carry a query or a fragment")
     return value.rstrip("/")
+
+
+def _check_public_url(name, value, *, origin_only=False):
+    """Return `value` without its trailing slash if it is an https URL (http on loopback), else raise."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}={value!r} is not an absolute http(s) URL")
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
+        raise ConfigError(f"{name}={value!r} must use https unless its host is loopback")
+    if origin_only and parts.path.strip("/"):
+        raise ConfigError(
+            f"{name}={value!r} must be a scheme and host only, e.g. https://api.atlassian.com"
+        )
+    return value.rstrip("/")
+
+
+def _forge_config(get):
+    """Read the FORGE_* variables; FORGE_APP_ID is required once FORGE_ENABLED is true."""
+    enabled = get("FORGE_ENABLED", "false") not in (False, "false", "0", "")
+    app_id = get("FORGE_APP_ID") or None
+    if enabled and not app_id:
+        raise ConfigError(
+            "FORGE_APP_ID is missing; with FORGE_ENABLED=true set it to the app id of manifest.yml, "
+            "e.g. ari:cloud:ecosystem::app/<uuid>"
+        )
+    if app_id and not FORGE_APP_ID_PATTERN.fullmatch(app_id):
+        raise ConfigError(
+            f"FORGE_APP_ID={app_id!r} is not a Forge app id; expected ari:cloud:ecosystem::app/<uuid>"
+        )
+    allowed = [
+        _check_public_url("FORGE_API_BASE_ALLOWED", origin.strip(), origin_only=True)
+        for origin in get("FORGE_API_BASE_ALLOWED", ATLASSIAN_FORGE_API_BASE).split(",")
+        if origin.strip()
+    ]
+    if enabled and not allowed:
+        raise ConfigError("FORGE_API_BASE_ALLOWED is empty; name at least https://api.atlassian.com")
+    return {
+        "FORGE_ENABLED": enabled,
+        "FORGE_APP_ID": app_id,
+        "FORGE_JWKS_URL": _check_public_url("FORGE_JWKS_URL", get("FORGE_JWKS_URL", ATLASSIAN_FORGE_JWKS_URL)),
+        "FORGE_API_BASE_ALLOWED": allowed,
+        # Isolated Cloud: a URL containing {IC_LABEL}; unset, tokens carrying icLabel are rejected.
+        "FORGE_IC_JWKS_URL_TEMPLATE": get("FORGE_IC_JWKS_URL_TEMPLATE") or None,
+    }
 
 
 def _dev_secret_key():
@@ -151,6 +202,7 @@ def load_config(overrides=None):
         not in (False, "false", "0", ""),
         "FAQ_KB_SYNC_TICK_SECS": float(get("FAQ_KB_SYNC_TICK_SECS", "300")),
         "FAQ_KB_SYNC_INTERVAL_SECS": float(get("FAQ_KB_SYNC_INTERVAL_SECS", "3600")),
+        **_forge_config(get),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_SUPPORTED_LOCALES": ["fr", "en"],
     }

@@ -18,6 +18,7 @@ from . import (
     webhooks,
 )
 from .faults import FaultMiddleware
+from .forge import signer as forge_signer
 from .state import site
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def create_site(base_url):
 
     rest_auth.register(app)
     for blueprint in (control.bp, oauth.bp, rest_platform.bp, rest_issues.bp, rest_notify.bp,
-                      rest_servicedesk.bp, rest_requests.bp):
+                      rest_servicedesk.bp, rest_requests.bp, forge_signer.bp):
         app.register_blueprint(blueprint)
     _register_pages(app)
     _register_rest_errors(app)

@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 
 from addon import migrate
 from addon.access import models as access_models  # noqa: F401
+from addon.atlassian.forge import tenants as forge_tenants  # noqa: F401  (registers the Forge tables)
 from addon.chat import models as chat_models  # noqa: F401  (registers the chat tables)
 from addon.faq import models as faq_models  # noqa: F401  (registers the self-service tables)
 from addon.sla import models as sla_models  # noqa: F401  (registers the SLA tables)

@@ -1,0 +1,1 @@
+"""The local site as a Forge host: it signs Forge Invocation Tokens and publishes their keys."""
