@@ -22,6 +22,8 @@ from .wsclient import serve_chat_site
 STARTED_AT = datetime(2026, 9, 7, 7, 0, tzinfo=timezone.utc)
 WARNING_AT = STARTED_AT + timedelta(minutes=90)
 DEADLINE = STARTED_AT + timedelta(minutes=120)
+# The chat start gives the request the priority of its impact; escalation may only raise it.
+START_PRIORITY = "High"
 AFTER_DEADLINE = DEADLINE + timedelta(minutes=1)
 AGENT = "agent-camille"
 CUSTOMER = "cust-alice"
@@ -225,7 +227,7 @@ def test_warning_alerts_only(site, jira_site, sla_clock):
     assert alerts(frames) == ["warning"]
     assert escalation_comments(jira_site, key) == []
     assert notifications(jira_site, key) == []
-    assert issue(jira_site, key)["priority"] == "Medium"
+    assert issue(jira_site, key)["priority"] == START_PRIORITY
 
 
 def test_alert_hidden_from_customer(site, sla_clock):
@@ -314,7 +316,7 @@ def test_policy_without_actions(site, jira_site, sla_clock):
     assert events(site)["breach"].actions_done == ["property"]
     assert escalation_comments(jira_site, key) == []
     assert notifications(jira_site, key) == []
-    assert issue(jira_site, key)["priority"] == "Medium"
+    assert issue(jira_site, key)["priority"] == START_PRIORITY
 
 
 def test_priority_never_lowered(site, jira_site, sla_clock):
@@ -323,7 +325,7 @@ def test_priority_never_lowered(site, jira_site, sla_clock):
 
     sweep(site, sla_clock, AFTER_DEADLINE)
 
-    assert issue(jira_site, key)["priority"] == "Medium"
+    assert issue(jira_site, key)["priority"] == START_PRIORITY
     assert "raise_priority" in events(site)["breach"].actions_done
 
 
