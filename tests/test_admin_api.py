@@ -4,7 +4,7 @@ site behind it deciding who is a support lead (admin-lea) and who is not."""
 import pytest
 import requests
 
-from addon.access.subscriptions import audit
+from addon.access.subscriptions import audit, get_subscription
 from addon.atlassian.installations import get_active_installation
 
 from .support import AddonServer, free_port
@@ -286,3 +286,45 @@ def test_admin_api_audit_names_jira_down(admin_site, jira_site):
     [entry] = response.json()["entries"]
     assert entry["actor_account_id"] == ADMIN
     assert entry["actor_display_name"] is None
+
+
+def test_admin_api_present_after_failure(admin_site):
+    # Activated without a main contact: the request fails, the audit entry gives the reason, and the card can
+    # present the chat again once a main contact is chosen.
+    no_contact = dict(CONTRACT, main_contact_account_id=None)
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=no_contact)
+    admin_site.admin("POST", f"/organizations/{DURAND}/subscription/activate")
+    [failed] = [entry for entry in admin_site.admin("GET", "/audit?lang=en").json()["entries"]
+                if entry["action"] == "presentation_failed"]
+    assert "has no main contact" in failed["details"]["error"]
+    assert " / " not in failed["details"]["error"]
+
+    response = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/present?lang=fr")
+    assert response.status_code == 502
+    assert "n'a pas de contact principal" in response.json()["error"]["message"]
+
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json={"main_contact_account_id": "cust-alice"})
+    response = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/present")
+    assert response.status_code == 400
+    subscription = admin_site.admin("GET", f"/organizations/{DURAND}/subscription").json()["subscription"]
+    assert subscription["activation_issue_key"] is not None
+
+
+def test_admin_api_present_route(admin_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=dict(CONTRACT, main_contact_account_id=None))
+    admin_site.admin("POST", f"/organizations/{DURAND}/subscription/activate")
+    # Set the contact straight in the database, as an older version of the add-on left it.
+    with admin_site.context():
+        database = admin_site.server.app.extensions["database"]
+        with database.transaction() as session:
+            get_subscription(admin_site.installation().id, DURAND, session).main_contact_account_id = "cust-alice"
+    response = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/present")
+    assert response.status_code == 200, response.text
+    assert response.json()["subscription"]["activation_issue_key"] is not None
+
+
+def test_admin_api_present_suspended(admin_site):
+    admin_site.admin("PUT", f"/organizations/{DURAND}/subscription", json=CONTRACT)
+    response = admin_site.admin("POST", f"/organizations/{DURAND}/subscription/present?lang=en")
+    assert response.status_code == 400
+    assert "is not active" in response.json()["error"]["message"]

@@ -158,9 +158,42 @@ def test_import_unknown_status(site):
 
 
 def test_import_active_presents(site):
-    content = b"organisation,contract_reference,start_date,status\n1,CT,2026-01-01,actif\n"
+    content = ("organisation,contract_reference,start_date,status,main_contact\n"
+               "1,CT,2026-01-01,actif,alice.durand@fromagerie-durand.example\n").encode()
     report = csv_import.import_csv(site.installation(), ADMIN, content)
     assert report["imported"]
     session = site.server.app.extensions["database"].session
     row = session.execute(select(Subscription)).scalar_one()
     assert row.status == "active"
+    assert row.main_contact_account_id == "cust-alice"
+    [activation] = report["activations"]
+    assert activation["organization_id"] == "1"
+    assert activation["issue_key"] == row.activation_issue_key
+    assert activation["issue_key"] is not None
+    assert activation["error"] is None
+
+
+def test_import_active_needs_main_contact(site):
+    content = b"organisation,contract_reference,start_date,status\n1,CT,2026-01-01,actif\n"
+    report = csv_import.import_csv(site.installation(), ADMIN, content)
+    assert not report["imported"]
+    assert "Contact principal requis pour activer" in messages(report)[2]
+    assert "main_contact" in messages(report)[2]
+    assert count(site, Subscription) == 0
+
+
+def test_import_main_contact_not_member(site):
+    content = ("organisation,contract_reference,start_date,status,contact_principal\n"
+               "1,CT,2026-01-01,actif,chloe.lefevre@menuiserie-lefevre.example\n").encode()
+    errors = messages(csv_import.import_csv(site.installation(), ADMIN, content))
+    assert "n'est pas membre de l'organisation Fromagerie Durand" in errors[2]
+    assert count(site, Subscription) == 0
+
+
+def test_import_active_existing_contact(site):
+    # A stored main contact is enough: the line need not repeat it.
+    subscriptions.save_subscription(site.installation(), ADMIN, DURAND, CONTRACT)
+    content = b"organisation,contract_reference,start_date,status\n1,CT,2026-01-01,active\n"
+    report = csv_import.import_csv(site.installation(), ADMIN, content)
+    assert report["imported"]
+    assert report["activations"][0]["issue_key"] is not None

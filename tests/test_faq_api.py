@@ -524,6 +524,24 @@ def test_suggest_shows_guard(faq_site):
     assert body["guard"]["message"].startswith("Pour former vos équipes")
 
 
+def test_guard_default_channel(faq_site):
+    # With nothing set, the guard links to the usage rules page on the add-on's base URL.
+    french = suggest(faq_site, **TRAINING_STATEMENT).json()["guard"]
+
+    assert french["url"] == faq_site.url + "/guide/rules?lang=fr"
+    assert french["link_label"] == "Règles d'utilisation de la discussion"
+
+
+def test_guard_default_channel_email(faq_site):
+    saved = faq_site.api("PUT", "/admin/settings", ADMIN, json={"support_email": "support@editeur-erp.example"})
+    english = faq_site.api("POST", "/faq/suggest?lang=en", KEY_USER, json=TRAINING_STATEMENT).json()["guard"]
+
+    assert saved.status_code == 200, saved.text
+    assert english["url"] == faq_site.url + "/guide/rules?lang=en"
+    assert english["link_label"] == "Chat usage rules"
+    assert english["message"].endswith("You can also write to support: support@editeur-erp.example.")
+
+
 def test_guard_texts_from_settings(faq_site):
     guard = {"training": {"message_fr": "Écrivez au service formation.", "message_en": "Write to training.",
                           "link_label_fr": "Catalogue des formations", "link_label_en": "Training catalogue",

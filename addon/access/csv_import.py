@@ -2,13 +2,14 @@
 
 One line per organisation, with a header row. Columns (French or English names, any order):
 organisation (id or exact name), contract reference, start date, end date, SLA tier, key users'
-e-mails (separated by ";" or ","), and optionally status and seat limit. The file is UTF-8 with or
-without a BOM, delimited by "," or ";" (French Excel writes ";"). Dates are YYYY-MM-DD or
-DD/MM/YYYY.
+e-mails (separated by ";" or ","), and optionally status, seat limit and the main contact's e-mail.
+The file is UTF-8 with or without a BOM, delimited by "," or ";" (French Excel writes ";"). Dates
+are YYYY-MM-DD or DD/MM/YYYY.
 
 Every line is checked before anything is written. A file with any bad line imports nothing, and
 the report lists each failing line with every problem found on it. A good file is imported in one
-transaction.
+transaction. Then each subscription that is active without an activation request is presented,
+and the report says per subscription whether its activation request was opened, or why not.
 """
 
 import csv
@@ -52,6 +53,8 @@ COLUMNS = {
                   "e_mails_des_utilisateurs_cles", "emails_des_utilisateurs_cles"),
     "status": ("status", "statut"),
     "seat_limit": ("seat_limit", "seats", "places", "limite_de_places"),
+    "main_contact": ("main_contact", "main_contact_email", "contact_principal", "e_mail_du_contact_principal",
+                     "email_du_contact_principal", "contact"),
 }
 REQUIRED = ("organization", "contract_reference", "starts_on")
 STATUS_NAMES = {"active": SubscriptionStatus.ACTIVE, "actif": SubscriptionStatus.ACTIVE,
@@ -67,6 +70,8 @@ class Line:
     fields: dict
     status: str | None
     account_ids: list = field(default_factory=list)
+    # The main contact's accountId when the line names one.
+    main_contact: str | None = None
 
 
 class LineError(Exception):
@@ -239,13 +244,38 @@ def parse_line(number, cells, columns, directory, seen):
 
     emails = [email.strip() for email in re.split(r"[;,]", values.get("key_users", "")) if email.strip()]
     account_ids = [_checked(problems, directory.account_of, email, organization) for email in emails]
+    main_contact = None
+    if values.get("main_contact"):
+        main_contact = _checked(problems, directory.account_of, values["main_contact"], organization)
+        fields["main_contact_account_id"] = main_contact
     if problems:
         raise LineErrors(problems)
-    return Line(number, organization, fields, status, list(dict.fromkeys(account_ids)))
+    return Line(number, organization, fields, status, list(dict.fromkeys(account_ids)), main_contact)
 
 
-def check_seats(line, installation_id):
+def check_stored(line, installation_id):
+    """Raise LineErrors when `line`, applied to the stored subscription, breaks the seat limit or
+    would activate a subscription that has no main contact (its activation request needs one)."""
     existing = find_subscription(database().session, installation_id, line.organization["id"])
+    problems = []
+    _checked(problems, check_seats, line, existing)
+    _checked(problems, check_main_contact, line, existing)
+    if problems:
+        raise LineErrors(problems)
+
+
+def check_main_contact(line, existing):
+    status = line.status or (existing.status if existing is not None else None)
+    has_contact = line.main_contact or (existing is not None and existing.main_contact_account_id)
+    presented = existing is not None and existing.activation_issue_key
+    if status == SubscriptionStatus.ACTIVE and not has_contact and not presented:
+        raise LineError("Contact principal requis pour activer la souscription : ajoutez la colonne "
+                        "main_contact avec l'e-mail d'un client de l'organisation, ou retirez le statut actif. "
+                        "/ A main contact is required to activate the subscription: add the main_contact "
+                        "column with the e-mail of a customer of the organization, or remove the active status.")
+
+
+def check_seats(line, existing):
     limit = line.fields.get("seat_limit", existing.seat_limit if existing is not None else None)
     current = {key_user.account_id for key_user in key_users_of(existing.id)} if existing is not None else set()
     count = len(current | set(line.account_ids))
@@ -267,7 +297,7 @@ def validate(installation, content):
     for number, cells in rows:
         try:
             line = parse_line(number, cells, columns, directory, seen)
-            check_seats(line, installation.id)
+            check_stored(line, installation.id)
             lines.append(line)
         except LineErrors as error:
             errors.append(line_error(number, error.messages))
@@ -282,7 +312,7 @@ def import_csv(installation, actor, content, dry_run=False):
     """Validate `content` and, when every line is good and not `dry_run`, import it; return the report."""
     lines, errors = validate(installation, content)
     report = {"imported": False, "dry_run": dry_run, "lines": len(lines) + len(errors), "errors": errors,
-              "created": [], "updated": [], "key_users_added": 0}
+              "created": [], "updated": [], "key_users_added": 0, "activations": []}
     if errors or dry_run:
         return report
 
@@ -311,5 +341,8 @@ def import_csv(installation, actor, content, dry_run=False):
              len(report["created"]), len(report["updated"]), report["key_users_added"])
 
     for subscription in to_present:
-        present(installation, actor, subscription)
+        issue_key, error = present(installation, actor, subscription)
+        report["activations"].append({"organization_id": subscription.organization_id,
+                                      "organization_name": subscription.organization_name,
+                                      "issue_key": issue_key, "error": error})
     return report

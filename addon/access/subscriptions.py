@@ -312,6 +312,11 @@ def save_subscription(installation, actor, organization_id, fields):
                                         status if status != SubscriptionStatus.ACTIVE else None)
     if status == SubscriptionStatus.ACTIVE:
         subscription = activate(installation, actor, organization["id"])
+    elif (subscription.status == SubscriptionStatus.ACTIVE and not subscription.activation_issue_key
+          and cleaned.get("main_contact_account_id")):
+        # An active subscription whose presentation failed for want of a main contact gets it now.
+        present(installation, actor, subscription)
+        subscription = get_subscription(installation.id, organization["id"])
     return subscription, created
 
 
@@ -367,28 +372,60 @@ def renew(installation, actor, organization_id, ends_on):
 
 
 def present(installation, actor, subscription):
-    """Open the activation request through addon.access.presentation when that module exists."""
+    """Open the activation request through addon.access.presentation when that module exists.
+
+    Return (issue key, None) on success, else (None, the reason as "français / English"). A
+    failure is logged and audited with its reason, and the subscription keeps its status.
+    """
     try:
         presentation = importlib.import_module("addon.access.presentation")
     except ModuleNotFoundError:
         log.info("No presentation module; subscription %s activated without an activation request",
                  subscription.id)
-        return
+        return None, None
     try:
         issue_key = presentation.present_subscription(subscription, actor_account_id=actor)
     except Exception as error:  # noqa: BLE001  (any failure is recorded; the activation stands)
-        log.exception("Presenting subscription %s of client_key %s failed", subscription.id, installation.client_key)
+        reason = getattr(error, "message", None)
+        if isinstance(error, AddonError):
+            log.warning("Presenting subscription %s of client_key %s failed: %s", subscription.id,
+                        installation.client_key, reason)
+        else:
+            log.exception("Presenting subscription %s of client_key %s failed", subscription.id,
+                          installation.client_key)
+            reason = ("Erreur inattendue du module ; réessayez, puis consultez les journaux du serveur. "
+                      "/ Unexpected error of the app; try again, then read the server logs.")
         with database().transaction() as session:
             audit(session, installation.id, actor, "presentation_failed",
                   f"The activation request of {subscription.organization_name} could not be opened",
-                  subscription, error=str(getattr(error, "message", error))[:300])
-        return
+                  subscription, error=str(reason)[:300])
+        return None, reason
     with database().transaction() as session:
         row = get_subscription(installation.id, subscription.organization_id, session, lock=True)
         row.activation_issue_key = issue_key
         row.presented_on = today()
         audit(session, installation.id, actor, "subscription_presented",
               f"Opened the activation request {issue_key} for {row.organization_name}", row, issue_key=issue_key)
+    return issue_key, None
+
+
+def present_again(installation, actor, organization_id):
+    """Open the activation request of an active subscription that has none; raise PresentationFailed."""
+    subscription = get_subscription(installation.id, organization_id)
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise InvalidInput(
+            f"La souscription de {subscription.organization_name} n'est pas active ; activez-la pour la présenter. "
+            f"/ The subscription of {subscription.organization_name} is not active; activate it to present it.")
+    if subscription.activation_issue_key:
+        raise InvalidInput(
+            f"La discussion a déjà été présentée à {subscription.organization_name} "
+            f"(demande {subscription.activation_issue_key}). / The chat was already presented to "
+            f"{subscription.organization_name} (request {subscription.activation_issue_key}).")
+    _, error = present(installation, actor, subscription)
+    if error:
+        from .presentation import PresentationFailed  # imported here like in `present`
+        raise PresentationFailed(error)
+    return get_subscription(installation.id, organization_id)
 
 
 def do_add_key_user(session, installation_id, actor, subscription, account_id):

@@ -13,6 +13,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..access.presentation import guide_url
 from ..atlassian.installations import get_active_installation
 from ..atlassian.jira_client import jira_client_for
 from ..atlassian.jira_errors import JiraError
@@ -20,6 +21,7 @@ from ..chat.actions import add_event, database
 from ..chat.models import Message, Visibility
 from ..errors import AddonError, InvalidInput, NotFound
 from ..sync.comment_text import to_wiki_literal
+from ..web.guide import RULES_PATH
 from .guard import classify_scope
 from .models import ScopeFlag, ScopeSource
 
@@ -57,6 +59,11 @@ DEFAULT_GUARD = {
         "url": None,
     },
 }
+
+# The guard's channel when the support lead set no link for a scope.
+RULES_LINK_LABEL = {"fr": "Règles d'utilisation de la discussion", "en": "Chat usage rules"}
+SUPPORT_EMAIL_SENTENCE = {"fr": "Vous pouvez aussi écrire au support : {email}.",
+                          "en": "You can also write to support: {email}."}
 
 SCOPE_NAMES_FR = {TRAINING: "formation", CUSTOMISATION: "personnalisation", OTHER: "hors périmètre"}
 
@@ -121,13 +128,26 @@ def clean_guard(value):
 
 
 def guard_view(settings, scope, lang):
-    """Return what the start form shows for an out-of-scope `scope`, in `lang`, or None for support."""
+    """Return what the start form shows for an out-of-scope `scope`, in `lang`, or None for support.
+
+    The view always carries a channel: the link the support lead set, else the usage rules page
+    of the add-on. The support e-mail, when the settings have one, is added to the message.
+    """
     if scope not in OUT_OF_SCOPE:
         return None
     texts = guard_settings(settings)[scope]
     suffix = "en" if lang == "en" else "fr"
-    return {"scope": scope, "message": texts[f"message_{suffix}"],
-            "link_label": texts[f"link_label_{suffix}"] if texts["url"] else None, "url": texts["url"]}
+    if texts["url"]:
+        url = texts["url"]
+        label = texts[f"link_label_{suffix}"] or DEFAULT_GUARD[scope][f"link_label_{suffix}"]
+    else:
+        url = guide_url(RULES_PATH, suffix)
+        label = RULES_LINK_LABEL[suffix]
+    message = texts[f"message_{suffix}"]
+    email = settings.get("support_email")
+    if email:
+        message = f"{message} {SUPPORT_EMAIL_SENTENCE[suffix].format(email=email)}"
+    return {"scope": scope, "message": message, "link_label": label, "url": url}
 
 
 def scope_of(summary, message):

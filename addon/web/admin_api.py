@@ -154,6 +154,15 @@ def activate(organization_id):
     return full_subscription(organization_id)
 
 
+@bp.post("/organizations/<organization_id>/subscription/present")
+@require_jwt("context")
+@require_admin
+def present(organization_id):
+    """Open the activation request of an active subscription that has none (a failed presentation)."""
+    subscriptions.present_again(g.connect.installation, actor(), organization_id)
+    return full_subscription(organization_id)
+
+
 @bp.post("/organizations/<organization_id>/subscription/suspend")
 @require_jwt("context")
 @require_admin
@@ -212,6 +221,9 @@ def import_csv():
     for error in report["errors"]:
         error["messages"] = [localize(message, lang) for message in error["messages"]]
         error["message"] = " ".join(error["messages"])
+    for activation in report["activations"]:
+        if activation["error"]:
+            activation["error"] = localize(activation["error"], lang)
     return jsonify({"report": report}), 200 if not report["errors"] else 422
 
 
@@ -234,9 +246,16 @@ def audit_log():
         "actor_account_id": entry.actor_account_id,
         "actor_display_name": names.get(entry.actor_account_id),
         "account_display_name": names.get(_subject_of(entry)),
-        "subscription_id": entry.subscription_id, "summary": entry.summary, "details": entry.details,
+        "subscription_id": entry.subscription_id, "summary": entry.summary, "details": _localized(entry.details),
         "created_at": entry.created_at.isoformat(),
     } for entry in entries]})
+
+
+def _localized(details):
+    """Return the audit `details` with a failure's bilingual reason in the language of `?lang`."""
+    if not isinstance(details, dict) or not isinstance(details.get("error"), str):
+        return details
+    return dict(details, error=localize(details["error"], request.args.get("lang")))
 
 
 def _subject_of(entry):

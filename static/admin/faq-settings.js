@@ -65,14 +65,17 @@
     state.articles.forEach(function (article) {
       var row = element("tr");
       row.appendChild(element("td", article.id));
-      row.appendChild(element("td", t(article.kind === "tuto" ? "faqa_kind_tuto" : "faqa_kind_faq")));
+      row.appendChild(element("td", t(article.kind === "tuto" ? "faqa_kind_tuto" : "faqa_kind_faq"), "faq-kind"));
       row.appendChild(element("td", article.title));
       var actions = element("td");
-      var edit = actions.appendChild(element("button", t("faqa_edit", {id: article.id}), "chat-button chat-button--subtle"));
+      // Short visible labels keep the column narrow; the accessible name says which article.
+      var edit = actions.appendChild(element("button", t("faqa_edit_button"), "chat-button chat-button--subtle"));
       edit.type = "button";
+      edit.setAttribute("aria-label", t("faqa_edit", {title: article.title}));
       edit.addEventListener("click", function () { openArticle(article); });
-      var remove = actions.appendChild(element("button", t("faqa_delete", {id: article.id}), "chat-button chat-button--subtle"));
+      var remove = actions.appendChild(element("button", t("faqa_delete_button"), "chat-button chat-button--subtle"));
       remove.type = "button";
+      remove.setAttribute("aria-label", t("faqa_delete", {title: article.title}));
       remove.addEventListener("click", function () { deleteArticle(article); });
       row.appendChild(actions);
       body.appendChild(row);
@@ -408,15 +411,18 @@
     stats.articles.forEach(function (article) {
       var line = element("tr");
       var name = article.deleted ? t("faqa_deleted_article", {title: article.title}) : article.title;
-      var header = line.appendChild(element("th", name + " (" + article.id + ")"));
+      var header = line.appendChild(element("th", name));
       header.scope = "row";
       [article.shown, article.solved, article.helpful, article.not_helpful].forEach(function (count) {
         line.appendChild(element("td", String(count)));
       });
       body.appendChild(line);
     });
+    var solved = stats.solved_total || 0;
+    var chats = stats.chats_after_suggestions || 0;
     section.querySelector("[data-faq-stats-summary]").textContent =
-      t("faqa_stats_summary", {solved: stats.solved_total || 0, chats: stats.chats_after_suggestions || 0});
+      t(solved === 1 ? "faqa_stats_solved_one" : "faqa_stats_solved", {count: solved}) + " " +
+      t(chats === 1 ? "faqa_stats_chats_one" : "faqa_stats_chats", {count: chats});
     resize();
   }
 

@@ -142,6 +142,9 @@
     var exists = Boolean(subscription);
     $("[data-admin-activate]").disabled = !exists || subscription.status === "active";
     $("[data-admin-suspend]").disabled = !exists || subscription.status === "suspended";
+    // An active subscription whose activation request failed can be presented again.
+    $("[data-admin-present]").hidden = !exists || subscription.status !== "active" ||
+      Boolean(subscription.activation_issue_key);
     $("[data-admin-renew] button").disabled = !exists;
     $("[data-admin-search] button").disabled = !exists;
   }
@@ -247,7 +250,8 @@
       }, t("admin_add", {name: customer.display_name})));
       list.appendChild(item);
     });
-    report("key-users", customers.length ? t("admin_results", {count: customers.length}) : t("admin_no_results"));
+    var found = customers.length === 1 ? t("admin_results_one") : t("admin_results", {count: customers.length});
+    report("key-users", customers.length ? found : t("admin_no_results"));
   }
 
   // ----- CSV import -----
@@ -268,6 +272,7 @@
         if (data.report && data.report.imported) {
           report("import", t("admin_import_ok", {created: data.report.created.length,
             updated: data.report.updated.length, added: data.report.key_users_added}));
+          lines.appendChild(importActivations(data.report.activations || []));
           loadOrganizations();
           loadAudit(1);
         } else if (data.report) {
@@ -280,6 +285,19 @@
     }).catch(function () {
       report("import", t("network_error"), true);
     });
+  }
+
+  // Per subscription the import activated: the activation request opened, or why it failed.
+  function importActivations(activations) {
+    var list = element("ul");
+    activations.forEach(function (activation) {
+      var text = activation.issue_key
+        ? t("admin_import_presented", {organization: activation.organization_name, issue: activation.issue_key})
+        : t("admin_import_present_failed", {organization: activation.organization_name,
+                                            error: activation.error || ""});
+      list.appendChild(element("li", text));
+    });
+    return list;
   }
 
   // The failing lines of an import, each with every problem the server found on it.
@@ -307,7 +325,7 @@
     var details = entry.details || {};
     var text = t(key, {organization: details.organization_name || "",
                        account: entry.account_display_name || details.account_id || "",
-                       issue: details.issue_key || "", created: details.created, updated: details.updated,
+                       issue: details.issue_key || "", error: details.error || "", created: details.created, updated: details.updated,
                        settings: (details.changed || []).join(", ")});
     return text === key ? entry.summary : text;
   }
@@ -343,6 +361,9 @@
   });
   $("[data-admin-activate]").addEventListener("click", function () {
     api("POST", orgPath("/subscription/activate")).then(afterChange("status", t("admin_activated")), failed("status"));
+  });
+  $("[data-admin-present]").addEventListener("click", function () {
+    api("POST", orgPath("/subscription/present")).then(afterChange("status", t("admin_presented_ok")), failed("status"));
   });
   $("[data-admin-suspend]").addEventListener("click", function () {
     api("POST", orgPath("/subscription/suspend")).then(afterChange("status", t("admin_suspended")), failed("status"));

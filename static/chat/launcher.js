@@ -87,6 +87,21 @@
       email.textContent = t("refusal_email", {email: channels.support_email});
     }
     show("refusal", true);
+    showListIfAny(launcher.querySelector("[data-view='refusal'] [data-action='list']"));
+  }
+
+  // Show `button` (to "my chats") only when the viewer has chats to read, such as those a former
+  // key user opened; a customer refused the chat who never had one sees no empty list.
+  function showListIfAny(button) {
+    button.hidden = true;
+    client.api("GET", "/chats").then(function (data) {
+      button.hidden = client.listOf(data).length === 0;
+      SupportChat.resize();
+    }, function (error) {
+      if (window.console) {
+        window.console.warn("Support chat: listing the viewer's chats failed: " + error.message);
+      }
+    });
   }
 
   function checkEligibility() {

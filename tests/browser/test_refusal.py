@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from addon.chat.actions import Viewer
-from addon.chat.models import AuthorRole
+from addon.chat.models import AuthorRole, Conversation
 from addon.chat.start import start_chat
 from addon.models import Installation
 from addon.settings import set_setting
@@ -48,6 +48,8 @@ def test_refusal_footer(browser, jira_site, chat_addon, artifacts_dir):
         "href", "/guide/rules?lang=fr")
     expect(footer.get_by_role("button", name="Démarrer une discussion")).to_have_count(0)
     expect(footer.locator("[data-start-form]")).to_be_hidden()
+    # Bruno never opened a chat, so no empty list is offered to him.
+    expect(footer.get_by_role("button", name="Mes discussions")).to_have_count(0)
 
     page.screenshot(path=str(artifacts_dir / "chat-refusal-footer.png"), full_page=True)
     assert serious_violations(frame_of(page, FOOTER_FRAME)) == []
@@ -70,6 +72,26 @@ def test_refusal_request_panel_read_only(browser, jira_site, chat_addon):
     expect(panel.locator("[data-refusal-message]")).to_contain_text("vous ne faites pas partie des utilisateurs clés")
     expect(panel.get_by_role("link", name="Créer une demande depuis le portail")).to_be_visible()
     assert serious_violations(frame_of(page, REQUEST_FRAME)) == []
+
+
+def test_refusal_lists_own_chats(browser, jira_site, chat_addon):
+    # A former key user keeps reading the chats they opened, so the refusal offers their list.
+    app = chat_addon.app
+    with app.app_context():
+        database = app.extensions["database"]
+        installation = database.session.execute(select(Installation)).scalar_one()
+        key_user = Viewer(installation_id=installation.id, client_key=installation.client_key,
+                          account_id="cust-alice", role=AuthorRole.CUSTOMER)
+        conversation = start_chat(key_user, summary="Ancienne demande", product_area="Ventes", impact="question",
+                                  message="Ouverte avant le retrait de la liste", client_message_id="refusal-2")
+        with database.transaction() as session:
+            session.get(Conversation, conversation.id).opened_by_account_id = NON_KEY_CUSTOMER
+
+    page = logged_in_page(browser, jira_site.url, NON_KEY_CUSTOMER, PORTAL)
+    footer = page.frame_locator(FOOTER_FRAME)
+    expect(footer.get_by_role("heading", name="La discussion en direct ne vous est pas ouverte")).to_be_visible()
+    footer.get_by_role("button", name="Mes discussions").click()
+    expect(footer.get_by_role("button", name="Ancienne demande")).to_be_visible()
 
 
 # The refusal's French texts, none of which may show to a Jira user who reads English.
