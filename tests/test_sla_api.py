@@ -202,7 +202,8 @@ def with_hours(**hours):
     (with_hours(lun=[["09:00", "12:00"]]), "calendar.hours.lun", "unknown weekday"),
     (dict(MORNINGS, timezone="Europe/Pariss"), "calendar.timezone", "IANA"),
     (dict(MORNINGS, holidays={"country": "FR", "subdivision": "67"}), "calendar.holidays.subdivision", "6AE"),
-    (dict(MORNINGS, closed_days=["2026-02-30"]), "calendar.closed_days[0]", "YYYY-MM-DD"),
+    (dict(MORNINGS, closed_days=["2026/12/24"]), "calendar.closed_days[0]", "YYYY-MM-DD"),
+    (dict(MORNINGS, closed_days=["2026-02-30"]), "calendar.closed_days[0]", "does not exist"),
     (dict(MORNINGS, colour="blue"), "calendar.colour", "unknown key"),
     ({"timezone": "Europe/Paris", "hours": {}, "holidays": None}, "calendar.hours", "no weekday"),
 ])
@@ -229,6 +230,18 @@ def test_bad_calendar_reason_and_params(sla_addon):
     assert error["params"] == {"value": "25:00", "role": "end"}
 
 
+def test_missing_date_reason_and_params(sla_addon):
+    # A well-formed date past the month's end gets its own reason, so that the screen can say so.
+    response = call(sla_addon, "PUT", json={"calendar": dict(MORNINGS, closed_days=["2026-02-30"])})
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "calendar.closed_days[0]"
+    assert error["reason"] == "no_such_date"
+    assert error["params"] == {"value": "2026-02-30", "year": "2026", "month": "2", "day": "30",
+                               "days_in_month": "28"}
+
+
 def test_bad_json_worded_without_parser_text(sla_addon):
     response = call(sla_addon, "PUT", "/calendar", params={"lang": "fr"}, data=b'{"timezone": "Europe/Paris",')
 
@@ -253,7 +266,8 @@ def test_every_calendar_error_worded_on_screen(sla_addon):
         for language in ("fr", "en"):
             assert key in dictionaries[language], key
             placeholders = set(re.findall(r"\{(\w+)\}", dictionaries[language][key]))
-            assert placeholders <= set(caught.value.params), (key, language)
+            # The page adds month_name itself, in its language, from the month number.
+            assert placeholders <= set(caught.value.params) | {"month_name"}, (key, language)
 
 
 def test_bad_calendar_import_rejected(sla_addon):

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from addon import french
 from addon.chat.models import SolutionOutcome, SolutionState
 from addon.sla.models import ClockState
 
@@ -305,7 +306,7 @@ def test_satisfaction_stored_and_traced(chat_site, jira_site):
     survey = stored_survey(chat_site.server.app, solution["id"])
     assert (survey.rating, survey.comment) == (4, "Très rapide <b>merci</b>")
     assert survey.answered_at is not None
-    note = comment_with(jira_site, conversation["issue_key"], "Satisfaction de Alice Durand")
+    note = comment_with(jira_site, conversation["issue_key"], "Satisfaction d'Alice Durand")
     assert note["public"] is False
     assert "4/5" in note["body"]
     # The comment's text reaches Jira literally: no markup is interpreted.
@@ -448,3 +449,15 @@ def test_ws_rejects_bad_solution_id(chat_site):
     [error] = frames_of_type(customer, "error")
 
     assert (error["status"], error["code"]) == (400, "invalid_input")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Alice Durand", "d'Alice Durand"),
+    ("Émilie Roux", "d'Émilie Roux"),
+    ("Hugo Bernard", "d'Hugo Bernard"),
+    ("Yves Martin", "d'Yves Martin"),
+    ("Bruno Leroy", "de Bruno Leroy"),
+    ("cust-alice", "de cust-alice"),
+])
+def test_french_de_elides(name, expected):
+    assert french.de(name) == expected

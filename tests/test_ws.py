@@ -196,6 +196,26 @@ def test_ws_typing_reaches_other_side(chat):
     assert frame["account_id"] == CUSTOMER
 
 
+def test_ws_typing_internal_note_hidden(chat):
+    conversation_id, customer, agent = chat
+    agent.send(type="typing", conversation_id=conversation_id, visibility="internal")
+    agent.send(type="typing", conversation_id=conversation_id, visibility="public")
+
+    # Frames of one conversation arrive in order, so the first typing frame the customer gets
+    # would be the internal one if it leaked.
+    frame = customer.receive_until(lambda frame: frame["type"] == "typing")[-1]
+    assert frame["visibility"] == "public"
+    assert frame["account_id"] == AGENT
+
+
+def test_ws_typing_internal_refused_to_customer(chat):
+    conversation_id, customer, agent = chat
+    customer.send(type="typing", conversation_id=conversation_id, visibility="internal")
+
+    frame = customer.receive_until(lambda frame: frame["type"] == "error")[-1]
+    assert frame["code"] == "forbidden"
+
+
 def test_ws_read_mark_published(chat):
     conversation_id, customer, agent = chat
     customer.send(type="read", conversation_id=conversation_id, seq=1)

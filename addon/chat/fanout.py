@@ -10,6 +10,7 @@ import logging
 
 from flask import current_app
 
+from ..errors import InvalidInput, PermissionDenied
 from ..realtime import PubSubUnavailable
 from .models import Visibility
 
@@ -47,6 +48,23 @@ def message_payload(conversation, message):
         "origin": message.origin,
         "sync_state": message.sync_state,
         "jira_comment_id": message.jira_comment_id,
+    }
+
+
+def typing_payload(viewer, conversation, visibility=None):
+    """Return the "typing" signal of `viewer`. An agent writing an internal note signals agents only.
+
+    `visibility` is what the composer writes: "public" (the default) or "internal".
+    """
+    visibility = visibility or Visibility.PUBLIC
+    if visibility not in (Visibility.PUBLIC, Visibility.INTERNAL):
+        raise InvalidInput(f"Unknown typing visibility {str(visibility)[:20]!r}; use 'public' or 'internal'.")
+    if visibility == Visibility.INTERNAL and not viewer.is_agent:
+        raise PermissionDenied("Seuls les agents du support écrivent des notes internes. "
+                               "/ Only support agents write internal notes.")
+    return {
+        "type": "typing", "conversation_id": conversation.id, "account_id": viewer.account_id,
+        "role": viewer.role, "name": viewer.display_name, "visibility": visibility,
     }
 
 

@@ -7,6 +7,7 @@ the key user in their own language, through the translation catalogue (msgids ar
 
 from flask_babel import force_locale, gettext
 
+from .. import french
 from .models import SolutionOutcome
 
 # A proposed message is quoted up to this many characters in the comments.
@@ -96,7 +97,7 @@ def satisfaction_comment(survey, customer_name):
     name = customer_name or survey.account_id
     if survey.declined_at is not None:
         return f"Satisfaction : {name} a préféré ne pas répondre à la question de satisfaction."
-    text = f"Satisfaction de {name} après la solution validée : {survey.rating}/5."
+    text = f"Satisfaction {french.de(name)} après la solution validée : {survey.rating}/5."
     if survey.comment:
         text += f"\n\nCommentaire : « {survey.comment} »"
     return text

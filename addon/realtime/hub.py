@@ -542,11 +542,9 @@ class Hub:
 
     # Signals that are not messages.
 
-    def typing(self, viewer, conversation):
-        self._publish(conversation.installation_id, conversation.id, {
-            "type": "typing", "conversation_id": conversation.id, "account_id": viewer.account_id,
-            "role": viewer.role, "name": viewer.display_name,
-        })
+    def typing(self, viewer, conversation, visibility=None):
+        payload = fanout.typing_payload(viewer, conversation, visibility)
+        self._publish(conversation.installation_id, conversation.id, payload)
 
     def mark_read(self, viewer, conversation, seq):
         """Store that `viewer` read `conversation` up to `seq` (never backwards), then announce it."""

@@ -6,6 +6,7 @@ what is wrong with it and what to write instead. Every error also carries a mach
 `params`, so that a screen can word it in its own language.
 """
 
+import calendar
 import json
 import re
 from datetime import date
@@ -14,6 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# English month names for the messages, fixed so that the process locale never changes them.
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
 MINUTES_PER_DAY = 24 * 60
 
 REQUIRED_KEYS = ("timezone", "hours", "holidays")
@@ -128,9 +132,24 @@ def _parse_date(text, field):
         try:
             return date.fromisoformat(text)
         except ValueError:
-            pass
+            _check_day_exists(text, field)
     raise invalid(field, f'{show(text)} is not a valid date in "YYYY-MM-DD" form; write e.g. "2026-12-24"',
                   "bad_date", value=as_param(text))
+
+
+def _check_day_exists(text, field):
+    """Raise `no_such_date` for a well-formed date past its month's last day, such as "2026-02-30"."""
+    year, month, day = (int(part) for part in text.split("-"))
+    if not (1 <= year and 1 <= month <= 12 and day >= 1):
+        return
+    days_in_month = calendar.monthrange(year, month)[1]
+    if day > days_in_month:
+        raise invalid(
+            field, f"{show(text)} does not exist: {MONTH_NAMES[month - 1]} {year} has {days_in_month} days; "
+            "write a date that exists",
+            "no_such_date", value=text, year=str(year), month=str(month), day=str(day),
+            days_in_month=str(days_in_month),
+        )
 
 
 def parse_dates(value, field):

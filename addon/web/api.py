@@ -304,7 +304,10 @@ def mark_read(conversation_id):
 @bp.post("/chats/<int:conversation_id>/typing")
 @require_jwt("context")
 def typing(conversation_id):
+    # The body is optional: {"visibility": "internal"} while an agent writes an internal note.
+    body = request.get_json(silent=True)
+    visibility = body.get("visibility") if isinstance(body, dict) else None
     viewer, conversation = load_conversation(conversation_id)
     require_writer(viewer, conversation)
-    current_app.extensions["hub"].typing(viewer, conversation)
+    current_app.extensions["hub"].typing(viewer, conversation, visibility)
     return "", 204

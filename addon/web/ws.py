@@ -277,7 +277,7 @@ class SocketSession:
     def _on_typing(self, frame):
         conversation = self._conversation(frame)
         require_writer(self.viewer, conversation)
-        self.hub.typing(self.viewer, conversation)
+        self.hub.typing(self.viewer, conversation, frame.get("visibility"))
 
     def _on_read(self, frame):
         conversation = self._conversation(frame)

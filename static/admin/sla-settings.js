@@ -62,6 +62,11 @@
       .format(new Date(Date.UTC(2024, 0, 1 + index)));
   }
 
+  function monthName(year, month) {
+    return new Intl.DateTimeFormat(SupportChat.i18n.lang(), {month: "long", timeZone: "UTC"})
+      .format(new Date(Date.UTC(year, month - 1, 1)));
+  }
+
   // ----- DOM helpers -----
 
   function make(tag, className, attributes) {
@@ -199,7 +204,12 @@
   // page has one, else the server's message (in the page's language, details possibly English).
   function errorText(error) {
     var key = "sla_error_" + error.reason;
-    var text = error.reason ? t(key, error.params) : key;
+    var params = error.params || {};
+    if (params.month && params.year) {
+      // A date that does not exist ("2026-02-30") is named with its month in the page's language.
+      params = Object.assign({month_name: monthName(Number(params.year), Number(params.month))}, params);
+    }
+    var text = error.reason ? t(key, params) : key;
     return text === key ? error.message : text;
   }
 

@@ -275,16 +275,22 @@
     return frame;
   };
 
-  Channel.prototype.typing = function () {
+  // Tell the others that the viewer types. With `visibility` "internal" (an agent's internal note)
+  // the server sends the signal to agents only, as it does with the note itself.
+  Channel.prototype.typing = function (visibility) {
     var now = Date.now();
-    if (now - this.lastTypingAt < TYPING_THROTTLE_MS) {
+    visibility = visibility === "internal" ? "internal" : "public";
+    // A switch between a note and a reply is signalled at once, without waiting for the throttle.
+    if (now - this.lastTypingAt < TYPING_THROTTLE_MS && visibility === this.lastTypingVisibility) {
       return;
     }
     this.lastTypingAt = now;
+    this.lastTypingVisibility = visibility;
     if (this.mode === "poll") {
-      client.api("POST", "/chats/" + this.id + "/typing", {}, this.query()).catch(function () {});
+      client.api("POST", "/chats/" + this.id + "/typing", {visibility: visibility}, this.query())
+        .catch(function () {});
     } else {
-      this.sendFrame({type: "typing", conversation_id: this.id});
+      this.sendFrame({type: "typing", conversation_id: this.id, visibility: visibility});
     }
   };
 

@@ -29,12 +29,48 @@
     request_reopened: "event_request_reopened",
     solution_proposed: "event_solution_proposed",
     solution_validated: "event_solution_validated",
-    solution_persists: "event_solution_persists"
+    solution_persists: "event_solution_persists",
+    satisfaction_asked: "event_satisfaction_asked"
+  };
+
+  // Status changes come from Jira's workflow, so they are shown as the system's, with no author
+  // and no "internal note" badge, even when the event itself is for agents only.
+  var STATUS_EVENTS = {
+    request_resolved: true,
+    request_closed: true,
+    request_reopened: true,
+    status_changed: true
+  };
+
+  // The standard JSM status names, by lower-case name, to their text on screen. Other names of
+  // the support team's workflow are shown as Jira gives them.
+  var STATUS_TEXT = {
+    "open": "status_open",
+    "waiting for support": "status_waiting_for_support",
+    "waiting for customer": "status_waiting_for_customer",
+    "in progress": "status_in_progress",
+    "pending": "status_pending",
+    "escalated": "status_escalated",
+    "work in progress": "status_work_in_progress",
+    "canceled": "status_canceled",
+    "cancelled": "status_canceled"
+  };
+
+  function statusName(name) {
+    var key = STATUS_TEXT[String(name || "").trim().toLowerCase()];
+    return key ? t(key) : name;
+  }
+
+  View.isStatusEvent = function (payload) {
+    return payload.kind === "event" && !!STATUS_EVENTS[payload.event_type];
   };
 
   View.bodyText = function (payload) {
     if (payload.kind === "event" && EVENT_TEXT[payload.event_type]) {
       return t(EVENT_TEXT[payload.event_type]);
+    }
+    if (payload.kind === "event" && payload.event_type === "status_changed") {
+      return t("event_status_changed", {status: statusName(payload.body)});
     }
     return payload.body || "";
   };
@@ -73,11 +109,17 @@
     if (author.account_id && author.account_id === this.accountId) {
       item.classList.add("chat-message--mine");
     }
-    if (payload.visibility === "internal") {
+    if (payload.visibility === "internal" && !this.isStatusEvent(payload)) {
       item.classList.add("chat-message--internal");
     }
     if (payload.kind === "event") {
       item.classList.add("chat-message--event");
+      item.setAttribute("data-event-type", payload.event_type || "");
+    }
+    if (payload.kind === "event" && payload.event_type === "satisfaction_asked" && this.role !== "agent") {
+      // The key user answers the question in the form under the validated solution, so the log
+      // does not show it a second time. Agents see it as a short event.
+      item.hidden = true;
     }
     if (payload.seq) {
       item.setAttribute("data-seq", payload.seq);
@@ -87,12 +129,15 @@
     }
     item.setAttribute("data-visibility", payload.visibility || "public");
 
+    var statusEvent = this.isStatusEvent(payload);
     var header = make("p", "chat-meta");
-    header.appendChild(make("span", "chat-author", this.authorName(payload)));
+    if (!statusEvent) {
+      header.appendChild(make("span", "chat-author", this.authorName(payload)));
+    }
     var time = make("time", "chat-time", formatTime(payload.created_at));
     time.dateTime = payload.created_at || "";
     header.appendChild(time);
-    if (payload.visibility === "internal") {
+    if (payload.visibility === "internal" && !statusEvent) {
       header.appendChild(make("span", "chat-lozenge chat-lozenge--internal", t("internal_note")));
     }
     if (payload.edited_at && !payload.deleted) {

@@ -141,8 +141,8 @@
     var deadline = instant(sla.deadline);
     var metAt = instant(sla.met_at);
     if (state === "met" && metAt) {
-      var key = sla.kind === "next_response" ? "sla_answered" : "sla_first_answered";
-      return sentence(key, metAt, zone, now) + (sla.breached ? " " + t("sla_answered_late") : "");
+      var key = (sla.kind === "next_response" ? "sla_answered" : "sla_first_answered") + (sla.breached ? "_late" : "");
+      return sentence(key, metAt, zone, now);
     }
     if (state === "stopped") {
       return t("sla_stopped");

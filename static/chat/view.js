@@ -139,7 +139,8 @@
     });
     this.input.addEventListener("input", function () {
       if (self.input.value.trim()) {
-        channel.typing();
+        // While the composer writes an internal note, only other agents may see that someone types.
+        channel.typing(self.internal && self.internal.checked ? "internal" : "public");
       }
     });
     document.addEventListener("visibilitychange", function () {

@@ -173,7 +173,7 @@ def test_sla_answer_by_and_agent_warning(browser, jira_site, sla_addon, sla_cloc
     box.press("Enter")
     expect(clock).to_have_attribute("data-sla-state", "met")
     expect(clock.locator("[data-sla-text]")).to_have_text(
-        re.compile(r"^Première réponse envoyée à \d\d:\d\d\. \(après l'échéance\)$"))
+        re.compile(r"^Première réponse envoyée à \d\d:\d\d, après l'échéance\.$"))
     expect(answer).to_be_hidden()
 
 

@@ -80,6 +80,9 @@ def test_validate_with_satisfaction(browser, jira_site, chat_addon, artifacts_di
     expect(proposed.locator(".chat-solution")).to_contain_text("La demande est résolue.")
     wait_until(lambda: request_status(jira_site, issue_key) == "Resolved", message=f"{issue_key} resolved")
     satisfaction = proposed.get_by_role("group", name="Êtes-vous satisfait de l'aide reçue ? (facultatif)")
+    # The question is asked once, by the form: its event stays out of the key user's log.
+    footer = customer.frame_locator(FOOTER_FRAME)
+    expect(footer.locator("[data-chat-log] li[data-event-type='satisfaction_asked']")).to_be_hidden()
     satisfaction.get_by_label("4 sur 5").check()
     proposed.get_by_label("Commentaire (facultatif)").fill("Réponse claire, merci.")
     customer.screenshot(path=str(artifacts_dir / "solution-satisfaction.png"), full_page=True)
@@ -92,6 +95,9 @@ def test_validate_with_satisfaction(browser, jira_site, chat_addon, artifacts_di
     assert survey.comment == "Réponse claire, merci."
     glance = agent.frame_locator(GLANCE_FRAME)
     expect(log_entry(glance, ANSWER).first.locator(".chat-solution")).to_contain_text("Satisfaction : 4/5")
+    asked = glance.locator("[data-chat-log] li[data-event-type='satisfaction_asked']")
+    expect(asked).to_contain_text("Question de satisfaction posée à l'utilisateur clé")
+    expect(asked.locator(".chat-author")).to_have_text("Support Chat")
     wait_comment(jira_site, issue_key, "a validé dans la discussion", public=True)
     wait_comment(jira_site, issue_key, "4/5", public=False)
     agent.screenshot(path=str(artifacts_dir / "solution-agent.png"), full_page=True)
@@ -100,6 +106,13 @@ def test_validate_with_satisfaction(browser, jira_site, chat_addon, artifacts_di
 def test_persists_alerts_agent(browser, jira_site, chat_addon):
     customer, agent, issue_key = chat_with_agent(browser, jira_site)
     proposed = propose_answer(customer, agent)
+    glance = agent.frame_locator(GLANCE_FRAME)
+    jira_site.control("POST", "/_devsite/actions/transition", json={
+        "issue_key": issue_key, "actor_account_id": AGENT, "to_status": "In Progress"})
+    # A workflow status is named in the agent's language, as the system's event.
+    status = glance.locator("[data-chat-log] li[data-event-type='status_changed']")
+    expect(status).to_contain_text("Statut : En cours")
+    expect(status.locator(".chat-author, .chat-lozenge")).to_have_count(0)
     jira_site.control("POST", "/_devsite/actions/transition", json={
         "issue_key": issue_key, "actor_account_id": AGENT, "to_status": "Resolved", "resolution": "Done"})
 
@@ -108,8 +121,13 @@ def test_persists_alerts_agent(browser, jira_site, chat_addon):
     expect(proposed.locator(".chat-solution")).to_contain_text("La demande est rouverte.")
     wait_until(lambda: request_status(jira_site, issue_key) == "Waiting for support",
                message=f"{issue_key} back to Waiting for support")
-    glance = agent.frame_locator(GLANCE_FRAME)
     expect(glance.get_by_role("alert")).to_have_text("Le problème persiste selon Alice Durand : reprenez la demande.")
-    expect(glance.locator("[data-chat-log] li[data-visibility='internal']", has_text="À traiter")).to_have_count(1)
+    alert = glance.locator("[data-chat-log] li[data-visibility='internal']", has_text="À traiter")
+    expect(alert).to_have_count(1)
+    expect(alert.locator(".chat-author")).to_have_text("Support Chat")
+    # Status changes are the system's: no author, no internal-note badge.
+    reopened = glance.locator("[data-chat-log] li[data-event-type='request_reopened']")
+    expect(reopened).to_contain_text("Demande rouverte")
+    expect(reopened.locator(".chat-author, .chat-lozenge")).to_have_count(0)
     footer = customer.frame_locator(FOOTER_FRAME)
     expect(footer.locator("[data-chat-log]")).not_to_contain_text("À traiter")
