@@ -1,4 +1,4 @@
-"""What the add-on's background schedulers share: stopping them when the interpreter exits."""
+"""Shared shutdown of the add-on's background schedulers when the interpreter exits."""
 
 import atexit
 import threading
@@ -11,7 +11,7 @@ def stop_at_exit(scheduler):
     Python closes the pools of concurrent.futures in threading's exit hooks, which run before the
     atexit functions. A scheduler still ticking at that point logs "cannot schedule new futures
     after shutdown" for every job, so the scheduler is stopped in an exit hook of the same kind,
-    which runs first because it is registered later. The hook holds the scheduler weakly.
+    which runs first because it is registered later. The hook keeps only a weak reference to the scheduler.
     """
     reference = weakref.ref(scheduler)
 

@@ -158,7 +158,7 @@ class Site:
         return [(t.id, t.name, t.target) for t in self.workflow_transitions(issue)]
 
     def renumber_transitions(self, new_ids):
-        """Give workflow transitions other ids (old id -> new id), as another site's workflow has."""
+        """Assign new ids to the workflow transitions (`new_ids` maps old id to new id), as on another site."""
         with self.lock:
             try:
                 self.workflow = workflow.renumbered(self.workflow, new_ids)
@@ -226,7 +226,7 @@ class Site:
             return comment
 
     def transition(self, issue_key, actor_account_id, to_status, resolution=None):
-        """Move the issue to status `to_status` (a name) by the workflow transition that leads there."""
+        """Move the issue to status `to_status` (a name) by the transition that leads there, else raise SiteError."""
         with self.lock:
             issue = self.issue(issue_key)
             found = [t for t in self.workflow_transitions(issue) if t.target == to_status]
@@ -235,7 +235,7 @@ class Site:
             return self.apply_transition(issue, actor_account_id, found[0], resolution)
 
     def transition_by_id(self, issue_key, actor_account_id, transition_id, resolution=None):
-        """Apply the transition with id `transition_id` when it leaves the issue's current status."""
+        """Apply transition `transition_id` if it leaves the issue's current status, else raise SiteError."""
         with self.lock:
             issue = self.issue(issue_key)
             found = [t for t in self.workflow_transitions(issue) if t.id == str(transition_id)]

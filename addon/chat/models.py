@@ -148,20 +148,20 @@ class ReadMark(Base):
 
 
 class SolutionState:
-    """Where a proposed solution stands: waiting for the key user, answered, or replaced."""
+    """The state of a proposed solution: waiting for the key user, answered, or replaced."""
 
     PROPOSED = "proposed"
     VALIDATED = "validated"
-    PERSISTS = "persists"  # the key user said the problem persists
+    PERSISTS = "persists"  # the key user reported that the problem persists
     SUPERSEDED = "superseded"  # an agent proposed another message before the key user answered
 
 
 class SolutionOutcome:
-    """What the key user's answer did to the request in Jira."""
+    """The effect of the key user's answer on the request in Jira."""
 
     RESOLVED = "resolved"  # moved to the solution status
     ALREADY_RESOLVED = "already_resolved"  # it was in the solution status already
-    CLOSED = "closed"  # it was in a final status: nothing moved, the answer is recorded
+    CLOSED = "closed"  # it was in a final status, so nothing moved but the answer is recorded
     NO_TRANSITION = "no_transition"  # the workflow has no transition to the target from its status
     REOPENED = "reopened"  # moved back to the reopen status
     KEPT_OPEN = "kept_open"  # it was open for support already
@@ -188,8 +188,8 @@ class ProposedSolution(Base):
     answered_by_name: Mapped[str | None] = mapped_column(String(255))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(20))
-    # The Jira status before and after the answer, and who moved the request: "customer" (Jira
-    # let the add-on act as the key user) or "app" (the add-on's app user, on the key user's behalf).
+    # The Jira status before and after the answer, and the actor that moved the request. The actor is
+    # "customer" when Jira let the add-on act as the key user, or "app" for the app user on their behalf.
     status_before: Mapped[str | None] = mapped_column(String(120))
     status_after: Mapped[str | None] = mapped_column(String(120))
     transitioned_by: Mapped[str | None] = mapped_column(String(20))
@@ -207,11 +207,11 @@ class SatisfactionSurvey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     solution_id: Mapped[int] = mapped_column(ForeignKey("proposed_solutions.id", ondelete="CASCADE"), nullable=False)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
-    # The key user asked, and the language ("fr" or "en") the question was asked in.
+    # The key user the question was put to, and the language ("fr" or "en") it was put in.
     account_id: Mapped[str] = mapped_column(String(128), nullable=False)
     language: Mapped[str] = mapped_column(String(8), nullable=False)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    # 1 (not satisfied) to 5 (very satisfied); None until answered, and when the key user declined.
+    # 1 (not satisfied) to 5 (very satisfied). None until answered, and when the key user declined.
     rating: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,9 +2,10 @@
 
 `rejection_of` (addon.chat.access) reads only the key-user rows, so a person named on no
 subscription is "not a key user" whatever the state of their organisation's contract. The refusal
-screen states more: whether one of the person's JSM organisations has an active subscription (they are then
-not among the key users it named), a suspended or expired one, or none. The organisations come
-from Jira and are cached briefly. When Jira does not answer, the screen gives the general rule.
+screen states more: whether one of the person's JSM organisations has an active subscription (so
+the person is not among the key users it named), a suspended or expired one, or none. The
+organisations come from Jira and are cached briefly. When Jira does not respond, the screen shows
+the general rule.
 """
 
 import logging
@@ -21,7 +22,7 @@ from .actions import database
 
 log = logging.getLogger(__name__)
 
-# What the refusal screen shows the customer, per Rejection code. `None` is the general rule,
+# The text the refusal screen shows the customer, per Rejection code. `None` is the general rule,
 # shown when the person's organisations could not be read from Jira.
 EXPLANATIONS = {
     Rejection.NOT_SUBSCRIBED: (
@@ -84,7 +85,8 @@ def explain_refusal(installation, account_id):
     try:
         organization_ids = organization_ids_of(installation, account_id)
     except JiraError as error:
-        log.warning("Organisation lookup of a refused customer failed for client_key %s: %s",
+        log.warning("Reading the organisations of a rejected customer failed for client_key %s, "
+                    "so the general rule is shown: %s",
                     installation.client_key, error)
         return Rejection.NOT_KEY_USER, EXPLANATIONS[None]
     subscriptions = list(database().session.execute(

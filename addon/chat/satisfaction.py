@@ -1,9 +1,9 @@
 """The one optional satisfaction question asked after a validated solution, and its answer.
 
 The question is a public chat event in the key user's language, shown to them with a 1-to-5
-rating and an optional comment. The key user who was asked answers it once, or declines it. The
-answer is stored on the survey row and traced as an internal comment, because a rating is a fact
-for the support team.
+rating and an optional comment. Only the key user it was put to answers it, once, or declines it.
+The answer is stored on the survey row and traced as an internal comment, because a rating is a
+fact for the support team.
 """
 
 import logging
@@ -34,7 +34,7 @@ COMMENT_MAX_CHARS = 2000
 
 
 def ask_satisfaction(session, conversation, solution, viewer, language):
-    """Store the question for the key user `viewer` and add its chat event; return (survey, event).
+    """Store the question for the key user `viewer`, add its chat event and return (survey, event).
 
     Runs in the caller's transaction, under the conversation's lock.
     """
@@ -66,7 +66,7 @@ def _clean(rating, comment, declined):
 
 
 def answer(viewer, conversation, *, rating=None, comment=None, declined=False):
-    """Record the key user's answer to the satisfaction question (or that they declined it); return the survey."""
+    """Record the key user's answer to the satisfaction question, or that they declined it, and return the survey."""
     if viewer.is_agent:
         raise PermissionDenied("Seul l'utilisateur clé répond à la question de satisfaction. "
                                "/ Only the key user answers the satisfaction question.")

@@ -1,12 +1,12 @@
-"""Moving a request through its Jira workflow when the key user answers a proposed solution.
+"""Transitions of a request through its Jira workflow when the key user answers a proposed solution.
 
 Transition ids differ from one site's workflow to the next, so a transition is always found by
 its target status in `GET /rest/api/3/issue/{key}/transitions?expand=transitions.fields`, which
 also describes the fields its screen requires. The add-on acts as the key user when Jira lets
 it, and otherwise as its app user, on the key user's behalf:
-- a transition without required fields goes through the JSM customer transition API, as the
-  key user, when JSM offers it to them;
-- a transition whose screen requires fields (the resolution of "Resolve this issue") goes through
+- A transition without required fields goes through the JSM customer transition API, as the
+  key user, when JSM offers it to them.
+- A transition whose screen requires fields (the resolution of "Resolve this issue") goes through
   the platform API, which alone takes field values. Portal-only customers have no project
   permission there, so Jira usually rejects them and the app user makes the transition.
 """
@@ -22,12 +22,12 @@ log = logging.getLogger(__name__)
 RESOLVED_STATUS_NAME = "Resolved"
 DONE_CATEGORY = "done"
 DEFAULT_RESOLUTION = "Done"
-# Jira's answers when it will not let the add-on act as the key user for this call.
+# The errors Jira returns when it does not let the add-on act as the key user for this call.
 REFUSED_AS_CUSTOMER = (ImpersonationRefused, JiraPermissionDenied, JiraNotFound)
 
 
 class CustomerActor:
-    """Who made a transition: the key user themselves, or the app user on their behalf."""
+    """The actor of a transition: the key user themselves, or the app user on their behalf."""
 
     CUSTOMER = "customer"
     APP = "app"
@@ -126,8 +126,8 @@ def required_field_values(transition, settings):
         by_name = {name.casefold(): name for name in allowed}
         configured = settings.get("solution_resolution")
         if configured and configured.casefold() not in by_name:
-            log.warning("Resolution %r of the solution_resolution setting is not allowed by transition %s; "
-                        "allowed: %s", configured, transition.get("id"), allowed)
+            log.warning("Resolution %r of the solution_resolution setting is not allowed by transition %s. "
+                        "Allowed: %s", configured, transition.get("id"), allowed)
         name = (by_name.get((configured or "").casefold()) or by_name.get(DEFAULT_RESOLUTION.casefold())
                 or allowed[0])
         values["resolution"] = {"name": name}
@@ -135,9 +135,9 @@ def required_field_values(transition, settings):
 
 
 def apply_transition(jira, issue_key, transition, fields, account_id):
-    """Make `transition` as the key user `account_id` when Jira allows it, else as the app user.
+    """Perform `transition` as the key user `account_id` when Jira allows it, else as the app user.
 
-    Returns CustomerActor.CUSTOMER or CustomerActor.APP. Raises JiraError when the app user's
+    Return CustomerActor.CUSTOMER or CustomerActor.APP. Raise JiraError when the app user's
     attempt fails too.
     """
     transition_id = str(transition["id"])
@@ -150,10 +150,10 @@ def apply_transition(jira, issue_key, transition, fields, account_id):
                 customer.request("POST", f"rest/servicedeskapi/request/{quote(issue_key, safe='')}/transition",
                                  json={"id": transition_id})
                 return CustomerActor.CUSTOMER
-            log.info("Transition %s of %s is not offered to customer %s; the app user makes it",
+            log.info("Transition %s of %s is not offered to customer %s, so the app user performs it",
                      transition_id, issue_key, account_id)
     except REFUSED_AS_CUSTOMER as refusal:
-        log.info("Jira did not let the add-on make transition %s of %s as %s (%s); the app user makes it",
+        log.info("Jira rejected transition %s of %s as %s (%s), so the app user performs it",
                  transition_id, issue_key, account_id, refusal.kind)
     jira.transition(issue_key, transition_id, fields or None)
     return CustomerActor.APP

@@ -1,5 +1,5 @@
-"""Proposed solutions: an agent proposes a message, and the key user validates it or says the
-problem persists.
+"""Proposed solutions: an agent proposes a message, and the key user validates it or reports that
+the problem persists.
 
 - Proposing: an agent marks a public message of the support side. A proposal that waits for an
   answer is superseded by the next one.
@@ -10,13 +10,14 @@ problem persists.
   and the clock runs on until they resolve the request. Then the key user gets one optional
   satisfaction question (satisfaction.py).
 - "The problem persists": a resolved request, or one waiting for the customer, moves back to the
-  reopen status; a closed one cannot, and the key user is pointed to the portal to raise a new
-  request. Agents get an internal alert frame and an internal note naming who said so.
+  reopen status. A closed one cannot, so the key user is pointed to the portal to raise a new
+  request. Agents get an internal alert frame and an internal note naming the key user who
+  reported it.
 
 Each step (proposal, validation, "persists", satisfaction answer) is a chat event whose comment
-the outbox writes once, as the app user (addon/sync/outbox_write.py). Jira is called before the database transaction that records the
-answer, and that transaction records it only if the proposal still waits, so a double click
-records one answer.
+the outbox writes once, as the app user (addon/sync/outbox_write.py). Jira is called before the
+database transaction that records the answer. That transaction records it only if the proposal
+still waits, so a double click records one answer.
 """
 
 import logging
@@ -72,7 +73,7 @@ class JiraUnreachable(AddonError):
 # -- proposing ----------------------------------------------------------------------------------
 
 def propose(viewer, conversation_id, message_id):
-    """Mark message `message_id` as the proposed solution; return (ProposedSolution, created).
+    """Mark message `message_id` as the proposed solution and return (ProposedSolution, created).
 
     Proposing the waiting proposal again returns it with created=False.
     """
@@ -135,7 +136,7 @@ def _check_proposable(conversation, message, message_id):
 # -- answering ----------------------------------------------------------------------------------
 
 def _check_answerable(viewer, solution, answered_state):
-    """Return True when `solution` already has this answer (a repeat), raise when it cannot get it."""
+    """Return True when `solution` already has this answer (a repeat), and raise when it cannot get it."""
     if viewer.is_agent:
         raise PermissionDenied("Seul l'utilisateur clé répond à une solution proposée ; un technicien ne peut pas "
                                "répondre à sa place. / Only the key user answers a proposed solution; an agent "
@@ -152,8 +153,8 @@ def _check_answerable(viewer, solution, answered_state):
 def _answered_meanwhile(conversation, solution_id, error):
     """Return the solution when a concurrent request recorded an answer while Jira failed this one.
 
-    Two clicks at once may both try the transition, and Jira rejects the second one. Otherwise
-    raise JiraUnreachable, with nothing recorded.
+    Two clicks at once may both try the transition, and Jira rejects the second one. When no answer
+    was recorded, raise JiraUnreachable and record nothing.
     """
     session = database().session
     solution = load_solution(session, conversation.id, solution_id)
@@ -175,7 +176,7 @@ def _jira_failed(conversation, error):
 def end_read(session):
     """End the session's read transaction before calling Jira.
 
-    Webhooks commit while Jira answers, and SQLite cannot turn a read transaction that began
+    Webhooks commit while Jira responds, and SQLite cannot turn a read transaction that began
     before another commit into a write one, so the recording transaction must start afresh.
     Sessions keep their objects on commit (expire_on_commit=False).
     """
@@ -190,7 +191,7 @@ def _installation(viewer):
 
 
 def validate(viewer, conversation, solution_id):
-    """Record the key user's validation of a proposed solution and resolve the request; return the solution."""
+    """Record the key user's validation of a proposed solution, resolve the request and return the solution."""
     session = database().session
     solution = load_solution(session, conversation.id, solution_id)
     if _check_answerable(viewer, solution, SolutionState.VALIDATED):
@@ -213,7 +214,7 @@ def validate(viewer, conversation, solution_id):
         conversation = lock_conversation(session, conversation.id)
         solution = load_solution(session, conversation.id, solution_id)
         if solution.state != SolutionState.PROPOSED:
-            log.info("Solution %s of %s was answered meanwhile (%s); this validation is not recorded again",
+            log.info("Solution %s of %s was answered meanwhile (%s), so this validation is not recorded again",
                      solution.id, conversation.issue_key, solution.state)
             return solution
         _answer(solution, viewer, SolutionState.VALIDATED, outcome, before.name,
@@ -248,7 +249,7 @@ def validate(viewer, conversation, solution_id):
 
 
 def _resolve(jira, conversation, viewer, before, settings, decision):
-    """Move the request to the solution status when it can; return (outcome, status after or None)."""
+    """Move the request to the solution status when possible and return (outcome, status after or None)."""
     if solution_jira.is_solution_status(before, settings):
         return SolutionOutcome.ALREADY_RESOLVED, before
     if before.is_done:
@@ -257,7 +258,7 @@ def _resolve(jira, conversation, viewer, before, settings, decision):
     transition = solution_jira.solution_transition(transitions, settings)
     if transition is None:
         decision["reason"] = "aucune transition vers ce statut depuis le statut actuel"
-        log.warning("No transition of %s leads from %r to the solution status %r; offered: %s",
+        log.warning("No transition of %s leads from %r to the solution status %r. Offered: %s",
                     conversation.issue_key, before.name, settings.get("solution_status") or "Resolved",
                     [(t.get("id"), (t.get("to") or {}).get("name")) for t in transitions])
         return SolutionOutcome.NO_TRANSITION, None
@@ -297,7 +298,7 @@ def _answer(solution, viewer, state, outcome, status_before, status_after, trans
 
 
 def report_persists(viewer, conversation, solution_id):
-    """Record that the problem persists, reopen the request if needed and alert agents; return the solution."""
+    """Record that the problem persists, reopen the request if needed, alert agents and return the solution."""
     session = database().session
     solution = load_solution(session, conversation.id, solution_id)
     if _check_answerable(viewer, solution, SolutionState.PERSISTS):
@@ -317,7 +318,7 @@ def report_persists(viewer, conversation, solution_id):
         conversation = lock_conversation(session, conversation.id)
         solution = load_solution(session, conversation.id, solution_id)
         if solution.state != SolutionState.PROPOSED:
-            log.info("Solution %s of %s was answered meanwhile (%s); this answer is not recorded again",
+            log.info("Solution %s of %s was answered meanwhile (%s), so this answer is not recorded again",
                      solution.id, conversation.issue_key, solution.state)
             return solution
         _answer(solution, viewer, SolutionState.PERSISTS, outcome, before.name, after, transitioned_by)
@@ -336,7 +337,7 @@ def report_persists(viewer, conversation, solution_id):
         payloads = [fanout.message_payload(conversation, event) for event in events]
         payloads += [solution_frame(conversation, view), alert_frame(conversation, view, alert)]
 
-    log.info("Key user %s says the problem of %s persists after solution %s: %s (%s -> %s, by %s)",
+    log.info("Key user %s reports that the problem of %s persists after solution %s: %s (%s -> %s, by %s)",
              viewer.account_id, conversation.issue_key, solution.id, outcome, solution.status_before,
              solution.status_after, solution.transitioned_by)
     announce(conversation, payloads)
@@ -344,7 +345,7 @@ def report_persists(viewer, conversation, solution_id):
 
 
 def _reopen(jira, conversation, viewer, before, settings):
-    """Move a resolved or waiting request back to the reopen status; return (outcome, status after, actor)."""
+    """Move a resolved or waiting request back to the reopen status and return (outcome, status after, actor)."""
     waiting = before.name.casefold() in {name.casefold() for name in settings.get("waiting_for_customer_statuses") or []}
     if not (before.is_done or waiting):
         return SolutionOutcome.KEPT_OPEN, before.name, None
@@ -357,7 +358,7 @@ def _reopen(jira, conversation, viewer, before, settings):
     try:
         fields = solution_jira.required_field_values(transition, settings)
     except solution_jira.FieldNotFillable as error:
-        log.warning("Reopening %s not possible: %s", conversation.issue_key, error)
+        log.warning("Reopening %s failed: %s", conversation.issue_key, error)
         return (SolutionOutcome.NEW_REQUEST if before.is_done else SolutionOutcome.KEPT_OPEN), before.name, None
     actor = solution_jira.apply_transition(jira, conversation.issue_key, transition, fields, viewer.account_id)
     return SolutionOutcome.REOPENED, (transition.get("to") or {}).get("name") or reopen_status, actor

@@ -1,4 +1,4 @@
-"""What self-service adds to starting a chat, and the request a self-service resolution may open.
+"""Self-service additions to starting a chat, and the request a self-service resolution may open.
 
 `start_chat` calls `prepare` before it writes anything to Jira: the statement must be clear (not
 vague), the extra fields valid, and an out-of-scope statement confirmed by the key user. Once the
@@ -62,7 +62,7 @@ def prepare(installation_id, settings, *, summary, message, fields=None, shown_a
 
 
 def note_text(extras):
-    """Return the internal note for the agent, or None when there is nothing to say."""
+    """Return the internal note for the agent, or None when there is nothing to report."""
     parts = []
     if extras.scope in OUT_OF_SCOPE:
         parts.append(continued_note(extras.scope))
@@ -77,7 +77,7 @@ def note_text(extras):
 
 
 def record(session, conversation, account_id, extras):
-    """Store the proposed articles and the guard choice of a new chat; return its internal note or None.
+    """Store the proposed articles and the guard choice of a new chat, and return its internal note or None.
 
     Runs in the transaction that creates the conversation, after its first message.
     """
@@ -119,15 +119,15 @@ def open_resolved_request(installation, settings, account_id, organization_id, s
     Returns the new request's key. Raises JiraUnavailable when Jira could not create it. A failed
     transition leaves the request open and is logged: the record of the resolution names it anyway.
     """
-    # NOTE: these helpers of addon.chat.start are private there; they find the chat's service desk
-    # and request type, and the organisation that Jira lists for the key user.
+    # NOTE: these helpers are private to addon.chat.start. They find the chat's service desk and
+    # request type, and the organisation that Jira lists for the key user.
     from ..chat.start import _desk_and_type, _organization_of
 
     summary = (statement.get("summary") or article["title"])[:255]
     try:
         with jira_client_for(installation) as jira:
             desk_id, type_id = _desk_and_type(jira, settings)
-            # JSM reads the description as wiki markup; the key user's words are shown as typed.
+            # JSM reads the description as wiki markup, so the key user's words are escaped to show as typed.
             fields = {"summary": summary, "description": to_wiki_literal(resolved_description(statement, article))}
             organization = _organization_of(jira, _Person(account_id), organization_id)
             if organization:

@@ -87,7 +87,7 @@ class SyncResult:
 def query_words(text):
     """Return the words of `text` worth a knowledge-base query, in lower case, in order, without repeats.
 
-    Words keep their accents, because the search may not fold them; repeats are found without them.
+    Words keep their accents, because the search may not fold them, but repeats are found without them.
     """
     words, seen = [], set()
     for word in re.findall(r"[^\W\d_][^\W_]*", text or ""):
@@ -139,7 +139,7 @@ def search_all_pages(jira, desk_id, query):
 
 
 def _add(articles, value):
-    """Merge one API article into `articles` (page id -> fields); return True when it is new."""
+    """Merge one API article into `articles` (page id -> fields), and return True when it is new."""
     source = value.get("source") or {}
     page_id = str(source.get("pageId") or "").strip()
     title = (value.get("title") or "").strip()
@@ -157,7 +157,7 @@ def _add(articles, value):
 
 
 def gather(jira, desk_id, seeds):
-    """Search with `seeds`, then with the title words of each new article; return (articles, queries sent)."""
+    """Search with `seeds`, then with the title words of each new article, and return (articles, queries sent)."""
     articles, queue, asked = {}, list(seeds), set()
     while queue and len(asked) < QUERIES_MAX:
         query = queue.pop(0)
@@ -172,7 +172,7 @@ def gather(jira, desk_id, seeds):
 
 
 def store(installation_id, articles, queries):
-    """Replace the site's copy with `articles` in one transaction; return the SyncResult."""
+    """Replace the site's copy with `articles` in one transaction, and return the SyncResult."""
     result = SyncResult(articles=len(articles), queries=queries)
     now = datetime.now(timezone.utc)
     with database().transaction() as session:
@@ -208,7 +208,7 @@ def record_failure(installation_id, message):
 
 
 def sync_site(installation):
-    """Copy the knowledge base of the site's service desk; return the SyncResult (its `error` on failure)."""
+    """Copy the knowledge base of the site's service desk, and return the SyncResult (its `error` on failure)."""
     settings = get_settings(installation.id)
     try:
         with jira_client_for(installation) as jira:
@@ -246,7 +246,7 @@ def claim(installation_id, now, interval_secs):
 
 
 def sync_due(interval_secs=SYNC_INTERVAL_SECS, now=None):
-    """Sync every installed site with the sync on whose last attempt is `interval_secs` old; return their count."""
+    """Sync every installed site with the sync on whose last attempt is `interval_secs` old, and return their count."""
     now = now or datetime.now(timezone.utc)
     installations = list(database().session.execute(
         select(Installation).where(Installation.status == "installed", Installation.enabled.is_(True))).scalars())

@@ -25,7 +25,7 @@ class ArticleKind:
 
 
 class ScopeSource:
-    """Who marked a chat as out of scope."""
+    """The origin of an out-of-scope mark on a chat."""
 
     KEY_USER = "key_user"  # the guard warned the key user, who started the chat anyway
     AGENT = "agent"  # an agent flagged the chat from the issue view
@@ -127,7 +127,7 @@ class SelfServiceResolution(Base):
     summary: Mapped[str] = mapped_column(Text, nullable=False, default="")
     product_area: Mapped[str | None] = mapped_column(String(120))
     message: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    # The request opened already resolved, when the site asks for one (self_service_opens_resolved_request).
+    # The request opened already resolved, when the site settings request one (self_service_opens_resolved_request).
     issue_key: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 

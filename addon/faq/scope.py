@@ -1,7 +1,7 @@
 """The out-of-scope guard: training and customisation requests are not what the chat is for.
 
 On the start form the guard (addon.faq.guard.classify_scope) reads the statement. For training or
-customisation the key user is told so and shown the channel the support lead set for it. They may
+customisation the start form shows the key user a message and the channel the support lead set for it. They may
 still start the chat: `start_chat` then needs `continue_out_of_scope`, and the choice is recorded
 as a ScopeFlag row and an internal note on the request. Agents can flag any chat as out of scope
 from the issue view (`flag_by_agent`), which is recorded the same way plus a chat event.
@@ -69,7 +69,7 @@ SCOPE_NAMES_FR = {TRAINING: "formation", CUSTOMISATION: "personnalisation", OTHE
 
 
 class OutOfScope(AddonError):
-    """The statement asks for training or a customisation and the key user has not chosen to go on."""
+    """The statement requests training or a customisation and the key user has not chosen to go on."""
 
     code = "out_of_scope"
     status = 409
@@ -156,7 +156,7 @@ def scope_of(summary, message):
 
 
 def check_scope(settings, summary, message, continue_out_of_scope, lang):
-    """Return the statement's scope; raise OutOfScope for training or customisation unless the key user goes on."""
+    """Return the statement's scope, or raise OutOfScope for training or customisation unless the key user goes on."""
     scope = scope_of(summary, message)
     if scope in OUT_OF_SCOPE and not continue_out_of_scope:
         french, english = guard_view(settings, scope, "fr"), guard_view(settings, scope, "en")
@@ -193,7 +193,7 @@ def flag_json(flag):
 
 
 def flag_by_agent(viewer, conversation, first_message=""):
-    """Mark `conversation` as out of scope for an agent; return (flag, created).
+    """Mark `conversation` as out of scope for an agent, and return (flag, created).
 
     The request gets an internal comment naming the agent and the scope, the conversation an
     internal event, and faq_scope_flags a row. Flagging twice changes nothing. Jira is written

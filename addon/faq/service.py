@@ -37,7 +37,7 @@ from .ranking import Article, FaqIndex
 log = logging.getLogger(__name__)
 
 SUGGESTIONS_MAX = 5
-# Only the start of a long statement is searched; a statement is a summary and a first message.
+# Only the start of a long statement is searched. A statement is a summary and a first message.
 QUERY_MAX_CHARS = 4000
 EXCERPT_CHARS = 220
 BODY_SHOWN_MAX_CHARS = 5000
@@ -178,10 +178,10 @@ def record_impressions(installation_id, session_id, account_id, organization_id,
 
 
 def rate(installation_id, session_id, article_id, helpful, account_id, organization_id):
-    """Store the key user's answer to "Cet article vous a-t-il aidé ?"; a later answer replaces it.
+    """Store the key user's answer to "Cet article vous a-t-il aidé ?". A later answer replaces it.
 
     Form sessions belong to the key user who started them: a session id that another person
-    already used is refused rather than letting one user overwrite another's rating.
+    already used is rejected rather than letting one user overwrite another's rating.
     """
     if not isinstance(helpful, bool):
         raise InvalidInput("helpful doit valoir true ou false. / helpful must be true or false.")
@@ -214,7 +214,7 @@ def _session_taken(session_id):
 
 
 def resolution_of(installation_id, session_id, account_id):
-    """The self-service resolution `account_id` recorded in this form session, or None."""
+    """Return the self-service resolution `account_id` recorded in this form session, or None."""
     return database().session.execute(select(SelfServiceResolution).where(
         SelfServiceResolution.installation_id == installation_id,
         SelfServiceResolution.session_id == session_id,
@@ -222,7 +222,7 @@ def resolution_of(installation_id, session_id, account_id):
 
 
 def store_resolution(installation_id, session_id, article, account_id, organization_id, statement, issue_key=None):
-    """Store a self-service resolution and return it; a repeat of the same form session returns the first."""
+    """Store a self-service resolution and return it. A repeat of the same form session returns the first."""
     try:
         with database().transaction() as session:
             row = SelfServiceResolution(

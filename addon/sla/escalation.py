@@ -16,8 +16,8 @@ action is recorded as done, the error kept in `last_error`, and it is not retrie
 The comment and the notify are not idempotent in Jira. The comment carries the
 `supportchat.sla.escalation` comment property naming the event, written in the same call, and
 is looked up before posting, so a comment whose success was never recorded is not posted twice.
-NOTE: a notify that Jira accepted but whose answer was lost (or whose success could not be
-committed) is sent again by the retry; Jira keeps no trace of it to look up.
+NOTE: a notify that Jira accepted but whose response was lost (or whose success could not be
+committed) is sent again by the retry, because Jira keeps no trace of it to look up.
 """
 
 import logging
@@ -111,7 +111,7 @@ def run_actions(event_id, keep_claim=None):
     if context is None:
         return
     if not context.installation.is_active:
-        log.info("%s: the app is no longer installed on the site; no action runs", context.describe())
+        log.info("%s: the app is no longer installed on the site, so no action runs", context.describe())
         _finish(event_id)
         return
 
@@ -142,7 +142,7 @@ def run_actions(event_id, keep_claim=None):
 
 
 def _is_permanent(error):
-    """Tell whether a Jira error is taken as permanent: a 4xx status other than 429."""
+    """Return whether a Jira error counts as permanent: a 4xx status other than 429."""
     return error.status is not None and 400 <= error.status < 500 and error.status != 429
 
 
@@ -161,7 +161,7 @@ def _load(event_id):
 
 
 def _lock_event(session, event_id):
-    # The no-op UPDATE takes SQLite's write lock before the row is read; PostgreSQL locks the row.
+    # The no-op UPDATE takes SQLite's write lock before the row is read, and on PostgreSQL it locks the row.
     session.execute(update(SlaEvent).where(SlaEvent.id == event_id).values(attempts=SlaEvent.attempts))
     return session.execute(
         select(SlaEvent).where(SlaEvent.id == event_id).with_for_update()
@@ -177,7 +177,7 @@ def _actions_done(event_id):
 
 
 def _record_done(event_id, name, error=None):
-    """Append `name` to the event's done actions and commit; keep `error` as the event's last error."""
+    """Append `name` to the event's done actions and commit, storing `error` as its last error."""
     with new_session() as session, session.begin():
         event = _lock_event(session, event_id)
         if event is None:
@@ -260,7 +260,7 @@ def _marks_event(comment, event_id):
 
 
 def send_notify(jira, context):
-    """Ask Jira to mail the agents and groups that the policy names about the breach."""
+    """Send a Jira notify that emails the agents and groups named by the policy about the breach."""
     escalation = context.policy.escalation
     to = {}
     if escalation.notify_account_ids:

@@ -24,7 +24,7 @@ of its own renews the lease every LEASE_RENEW_SECS, however long a sweep or an a
 the other processes try to take it over at the same period. They only can once it has expired
 (LEASE_SECS after the last renewal, so after the holder died or stopped renewing). The holder
 stops sweeping LEASE_MARGIN_SECS before its lease expires, and a process that stops cleanly
-releases it. Nothing breaks if two processes sweep at once, because of the unique constraint; the
+releases it. Nothing breaks if two processes sweep at once, because of the unique constraint, so the
 lease only saves duplicate work. Set SLA_SWEEPER=False for processes that must not sweep
 (one-off commands, most tests).
 """
@@ -55,7 +55,7 @@ LEASE_RENEW_SECS = 5
 LEASE_MARGIN_SECS = 5
 # The lease holder writes the `supportchat.sla` issue property of changed clocks this often.
 PROPERTY_SYNC_SECS = 2
-# Clocks fired per transaction, and batches per sweep; the rest wait for the next sweep.
+# Clocks fired per transaction, and batches per sweep. The rest wait for the next sweep.
 SWEEP_BATCH = 500
 SWEEP_MAX_BATCHES = 40
 
@@ -71,7 +71,7 @@ def sweep(now=None, keep_going=None):
 
     Without `now`, each batch is fired at the current instant of the app's SLA clock. The batches
     stop when none is full, after SWEEP_MAX_BATCHES, or when `keep_going()` returns False.
-    Returns the ids of the events this call inserted; their actions run later, on the threads
+    Returns the ids of the events this call inserted. Their actions run later, on the threads
     of the action pool. Runs inside an app context.
     """
     fired = []
@@ -88,7 +88,7 @@ def sweep(now=None, keep_going=None):
 
 
 def wait_for_actions(timeout=None):
-    """Wait until the app's action pool has run everything handed to it; return False on timeout."""
+    """Wait until the app's action pool has run everything handed to it, and return False on timeout."""
     return action_pool().wait_idle(timeout)
 
 
@@ -96,7 +96,7 @@ def _lock_due_clocks(session, now, limit):
     """Lock and return up to `limit` clocks due at `now`, the most overdue first.
 
     PostgreSQL skips the rows that a request is changing, and the next sweep picks them up. So
-    the sweep never waits for a request and never deadlocks with a recompute. SQLite has no row
+    on PostgreSQL the sweep never waits for a request and never deadlocks with a recompute. SQLite has no row
     locks, so a no-op UPDATE of the same rows takes its database write lock before they are read.
     """
     due = (
@@ -138,7 +138,7 @@ def _due_events(clock, now):
 
 
 def _record_events(session, clock, now):
-    """Add the clock's due events to the session and mark them fired on the locked clock; return them."""
+    """Add the clock's due events to the session, mark them fired on the locked clock and return them."""
     events = []
     for kind, moment in _due_events(clock, now):
         event = SlaEvent(clock_id=clock.id, kind=kind, due_at=moment, fired_at=now,
@@ -184,8 +184,8 @@ def _fire_batch(now, limit):
             for clock in clocks:
                 queue_payload(session, conversations[clock.conversation_id], clock)
     except IntegrityError:
-        log.info("SLA sweep: another process recorded an event of a batch of %s clocks first; "
-                 "firing them one by one", len(clock_ids))
+        log.info("SLA sweep: another process recorded an event of a batch of %s clocks first, "
+                 "so they are fired one by one", len(clock_ids))
         new_ids = []
         for clock_id in clock_ids:
             new_ids.extend(_fire_due(clock_id, now))
@@ -197,7 +197,7 @@ def _fire_batch(now, limit):
 
 
 def _fire_due(clock_id, now):
-    """Record the due events of one clock in one transaction; return the ids of the new events."""
+    """Record the due events of one clock in one transaction and return the ids of the new events."""
     try:
         with _database().transaction() as session:
             clock = _lock_clock(session, clock_id)
@@ -237,7 +237,7 @@ def _escalation():
     except ImportError as error:
         if not current_app.extensions.get("sla_escalation_missing_logged"):
             current_app.extensions["sla_escalation_missing_logged"] = True
-            log.warning("SLA escalation actions are not available (%s); events are recorded only", error)
+            log.warning("SLA escalation actions are not available (%s), so events are recorded without actions", error)
         return None
     return escalation
 
@@ -245,7 +245,7 @@ def _escalation():
 # -- the lease ----------------------------------------------------------------------------------
 
 def take_lease(name, owner, now, duration_secs):
-    """Take or renew the lease `name` for `owner` until `now + duration_secs`; tell whether it is held.
+    """Take or renew the lease `name` for `owner` until `now + duration_secs`, and return whether it is held.
 
     A guarded UPDATE renews the owner's lease or takes over an expired one. When no row exists
     yet, the INSERT races with other processes and the primary key lets one of them win.
@@ -295,7 +295,7 @@ class Sweeper:
         self.interval_secs = float(app.config.get("SLA_SWEEP_INTERVAL_SECS", 0.5))
         self.wall_clock = wall_clock or (lambda: datetime.now(timezone.utc))
         self.scheduler = None
-        # This process holds the lease until this wall-clock instant; None when it does not hold it.
+        # The wall-clock instant until which this process has the lease, or None when it does not have it.
         self.lease_expires_at = None
         self.lease_tried = False
         self._lease_lock = threading.Lock()
@@ -323,7 +323,7 @@ class Sweeper:
         with self.app.app_context():
             try:
                 self.renew_lease(self.wall_clock())
-            except Exception:  # noqa: BLE001  (the next renewal tries again; the lease may expire meanwhile)
+            except Exception:  # noqa: BLE001  (the next renewal tries again, and the lease may expire meanwhile)
                 log.exception("Renewing the SLA sweeper lease of %s failed", self.owner)
             pool = self.app.extensions.get("sla_actions")
             try:
@@ -335,7 +335,7 @@ class Sweeper:
                 _database().remove_session()
 
     def renew_lease(self, wall_now):
-        """Renew or take the lease at `wall_now`; return whether this process holds it."""
+        """Renew or take the lease at `wall_now`, and return whether this process has it."""
         with self._lease_lock:
             held = take_lease(LEASE_NAME, self.owner, wall_now, LEASE_SECS)
             if held and self.lease_expires_at is None:
@@ -349,12 +349,12 @@ class Sweeper:
         return held
 
     def holds_lease(self, wall_now):
-        """Tell whether this process may sweep at `wall_now`: its lease has LEASE_MARGIN_SECS or more left."""
+        """Return whether this process may sweep at `wall_now`: its lease has LEASE_MARGIN_SECS or more left."""
         expires_at = self.lease_expires_at
         return expires_at is not None and wall_now < expires_at - timedelta(seconds=LEASE_MARGIN_SECS)
 
     def run(self):
-        """Sweep once if this process holds the lease; the scheduler calls this every interval."""
+        """Sweep once if this process has the lease. The scheduler calls this every interval."""
         with self.app.app_context():
             try:
                 if not self.lease_tried:

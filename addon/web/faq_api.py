@@ -45,8 +45,8 @@ def page_lang():
 def key_user_subscription(organization_id=None):
     """Return the active subscription the caller is a key user of, that the form is for.
 
-    A key user of several organisations names one with `organization_id`; without it, the first
-    is used for statistics only (the chat start itself asks them to choose).
+    A key user of several organisations names one with `organization_id`. Without it, the first
+    is used for statistics only (the chat start itself requires a choice).
     """
     connect = g.connect
     if not connect.account_id:
@@ -113,7 +113,7 @@ def suggest():
 @bp.post("/faq/solved")
 @require_jwt("context")
 def solved():
-    """Record that an article solved the key user's problem; open a resolved request when the site asks."""
+    """Record that an article solved the key user's problem; open a resolved request when the site settings request one."""
     body = json_body()
     subscription = key_user_subscription(body.get("organization_id"))
     installation = g.connect.installation
@@ -148,7 +148,7 @@ def rate():
 @bp.get("/start-form/answer-by")
 @require_jwt("context")
 def answer_by():
-    """Tell the start form when a technician will answer a chat started now, or when support opens."""
+    """Return when a technician will respond to a chat started now, or when support opens."""
     subscription = key_user_subscription(request.args.get("organization_id"))
     impact = request.args.get("impact") or Impact.QUESTION
     if impact not in Impact.ALL:

@@ -1,9 +1,9 @@
 /* The portal footer's launcher: start a chat, list the viewer's chats, and open one.
  *
- * Only key users of an active subscription may start a chat. /api/eligibility reports whether the viewer is one;
- * anyone else sees why not and the channels open to them (the portal form, the support e-mail
- * when set, the usage rules) instead of the start button. A key user of several organisations picks one in the form, and
- * the product areas follow that organisation's subscription.
+ * Only key users of an active subscription may start a chat. /api/eligibility reports whether the
+ * viewer is one. Anyone else is shown the reason and the channels open to them (the portal form,
+ * the support e-mail when set, the usage rules) instead of the start button. A key user of several
+ * organisations picks one in the form, and the product areas follow that organisation's subscription.
  *
  * Nothing typed in the start form is lost on an error: the form is cleared only after the server
  * created the request. The form keeps one client_message_id until then, so a retry after a lost
@@ -12,7 +12,7 @@
  * Self-service (static/chat/suggest.js) proposes articles while the key user types. The form adds
  * the site's extra fields, the articles shown and the key user's answer to the out-of-scope guard
  * to the new chat. The server decides whether a statement is too vague or out of scope, and the
- * form shows its answer beside the field to change.
+ * form shows its decision beside the field to change.
  */
 (function () {
   "use strict";
@@ -75,7 +75,8 @@
   function showRefusal(data) {
     launcher.querySelector("[data-refusal-message]").textContent = data.message || "";
     var channels = data.channels || {};
-    // The portal form and the usage rules are always listed; the page already links the site's portals.
+    // The portal form and the usage rules are always listed, because the page already links the
+    // site's portals. The portal URL from the server only replaces that link when it is set.
     if (channels.portal_url) {
       launcher.querySelector("[data-refusal-portal]").href = channels.portal_url;
     }
@@ -91,7 +92,7 @@
   }
 
   // Show `button` (to "my chats") only when the viewer has chats to read, such as those a former
-  // key user opened; a customer refused the chat who never had one sees no empty list.
+  // key user opened. A customer rejected from the chat who never had one gets no empty list.
   function showListIfAny(button) {
     button.hidden = true;
     client.api("GET", "/chats").then(function (data) {
@@ -358,7 +359,7 @@
     });
   }
 
-  // Put the server's refusal of a vague or out-of-scope statement beside what to change.
+  // Show the server's rejection of a vague or out-of-scope statement beside the field to change.
   function showServerDecision(error) {
     if (error.code === "vague_statement") {
       showFormError(t("form_invalid"));

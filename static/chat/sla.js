@@ -83,7 +83,7 @@
     return date && !isNaN(date.getTime()) ? date : null;
   }
 
-  // Tell whether SLA version `a` ("<clock id>.<change count>") is newer than `b`. A state without a
+  // Return whether SLA version `a` ("<clock id>.<change count>") is newer than `b`. A state without a
   // version is taken as newer than the one shown, because the server sent it last.
   function newer(a, b) {
     if (!a || !b) {
@@ -200,7 +200,7 @@
     this.zone = this.node.appendChild(make("p", "sla-zone"));
     view.root.insertBefore(this.node, view.root.firstChild);
 
-    // A new public reply by an agent hides the line at once; its "sla_customer" frame follows.
+    // A new public reply by an agent hides the line at once, and its "sla_customer" frame follows.
     var self = this;
     view.channel.on("message", function (payload) {
       var author = payload.author || {};

@@ -4,7 +4,7 @@
  * line when the key user reports that the problem persists. The key user who may write gets
  * "Valider la solution" and "Le problème persiste" under the proposed message. After a
  * validation, they get the one optional satisfaction question (a rating from 1 to 5 and a
- * comment). Other readers see where the solution stands.
+ * comment). Other readers see the state of the solution.
  *
  * The state comes from the conversation's `solution` field, from the "solution" frames of the
  * websocket, and from GET /api/chats/<id>/solution when a solution event arrives (the long-poll
@@ -37,7 +37,7 @@
     this.role = role;
     this.canWrite = conversation.can_write !== false;
     this.solution = conversation.solution || null;
-    this.payloads = {};  // message id → its latest payload, to redraw it when the state changes
+    this.payloads = {};  // Maps a message id to its latest payload, to redraw it when the state changes.
     this.busy = false;
     this.error = "";
     this.alert = make("p", "chat-solution-alert");
@@ -50,7 +50,7 @@
     return this.view.accountId;
   };
 
-  // Called by View.render for every message it draws.
+  // View.render calls this for every message it draws.
   SolutionControl.prototype.decorate = function (item, payload) {
     if (!payload.id || payload.local) {
       return;
@@ -269,7 +269,7 @@
     this.redraw(previous);
     var survey = solution.satisfaction;
     if (this.role === "agent" && survey && survey.answered && survey.rating === undefined) {
-      this.refresh();  // frames leave the rating out; agents read it from the API
+      this.refresh();  // Frames leave the rating out, so agents read it from the API.
     }
   };
 
@@ -308,7 +308,7 @@
       }
     });
     view.channel.on("message", function (payload) {
-      // The long-poll fallback brings the events without the frames: fetch the state instead.
+      // The long-poll fallback brings the events without the frames, so fetch the state instead.
       if (payload.kind === "event" && /^(solution|satisfaction)_/.test(payload.event_type || "") &&
           view.channel.mode === "poll") {
         control.refresh();

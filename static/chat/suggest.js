@@ -3,7 +3,7 @@
  * answer-by line.
  *
  * Typing in the summary or the message calls /api/faq/suggest, SUGGEST_DELAY_MS after the last
- * keystroke, with the statement so far. The answer lists the proposed articles (the same ranking
+ * keystroke, with the statement so far. The response lists the proposed articles (the same ranking
  * as the `flask faq suggest` command), the scope the guard reads in the statement, and whether
  * the statement is too vague. Responses that arrive after a newer request are dropped.
  *
@@ -123,7 +123,7 @@
     this.timer = window.setTimeout(function () { self.refresh(); }, SUGGEST_DELAY_MS);
   };
 
-  // Ask the server now; resolve once the answer is drawn (or dropped for a newer one).
+  // Request suggestions now. The promise resolves once the response is drawn, or dropped for a newer one.
   Controller.prototype.refresh = function () {
     var self = this;
     window.clearTimeout(this.timer);
@@ -324,7 +324,7 @@
     }
   };
 
-  // Show the guard for the statement as it is now, and ask for the key user's choice.
+  // Show the guard for the statement as it is now, and request the key user's choice.
   Controller.prototype.requireGuardChoice = function () {
     var self = this;
     return this.refresh().then(function () {

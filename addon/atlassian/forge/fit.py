@@ -3,8 +3,8 @@
 Forge sends every call to the remote with `Authorization: Bearer <FIT>`: an RS256 JWT signed by
 Atlassian, with `iss` "forge/invocation-token", `aud` the app id and a lifetime of about 25 s.
 The FIT alone names the installation, site, user and request of a call, and a call whose JSON
-body names another one is refused. Forge reserves 401 for "Remote could not verify the Forge
-Invocation Token", so token failures answer 401 and our own refusals 403, always as JSON.
+body names another one is rejected. Forge reserves 401 for "Remote could not verify the Forge
+Invocation Token", so token failures return 401 and our own rejections 403, always as JSON.
 """
 
 import functools
@@ -39,7 +39,7 @@ MAX_TOKEN_CHARS = 16 * 1024
 _API_BASE_CLOUD_ID = re.compile(r"/ex/[a-z-]+/([A-Za-z0-9-]{1,64})/?$")
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{16,32}")
 
-# PyJWT checks only the signature; every claim is checked below, each with its own sentence.
+# PyJWT checks only the signature. Every claim is checked below, each with its own error message.
 _SIGNATURE_ONLY = {
     "verify_signature": True, "verify_aud": False, "verify_exp": False, "verify_iat": False,
     "verify_nbf": False, "verify_iss": False, "verify_sub": False, "verify_jti": False,
@@ -53,7 +53,7 @@ class ForgeTokenError(AuthenticationError):
 
 
 class ForgeRefused(PermissionDenied):
-    """A verified Forge call that this add-on refuses (HTTP 403)."""
+    """A verified Forge call that this add-on rejects (HTTP 403)."""
 
     code = "forge_refused"
 
@@ -79,7 +79,7 @@ class ForgeEnvironment:
 
 @dataclass(frozen=True)
 class ForgeCall:
-    """A verified Forge call: what its FIT and its `x-forge-oauth-*` headers carry."""
+    """A verified Forge call, with the claims of its FIT and its `x-forge-oauth-*` headers."""
 
     installation_id: str
     cloud_id: str
@@ -147,7 +147,7 @@ def extract_token():
 
 
 def verify_token(token):
-    """Verify a FIT and return its claims; every failed check raises ForgeTokenError (401)."""
+    """Verify a FIT and return its claims. Every failed check raises ForgeTokenError (401)."""
     # The header is read before anything else so that no key is looked up for a token whose
     # algorithm we would never accept (none, HS256 signed with the public key, ES256...).
     try:
@@ -258,7 +258,7 @@ def build_call(claims, kind):
         extension=extension if isinstance(extension, dict) else {},
         license_active=license_claim.get("active") is True if isinstance(license_claim, dict) else None,
         system_token=_token_header("x-forge-oauth-system"),
-        # Forge sends no user token to triggers; one offered there is not used.
+        # Forge sends no user token to triggers, so one offered there is ignored.
         user_token=_token_header("x-forge-oauth-user") if kind == "ui" else None,
         trace_id=_trace_id(),
         app_version=_text(app.get("appVersion"), 40),
@@ -325,7 +325,7 @@ def _check_body_agrees(call, kind):
     for scope in scopes:
         for name, attribute in _TENANT_FIELDS.items():
             _check_field(scope, name, getattr(call, attribute))
-        # Trigger bodies name the people who acted (a comment's author); only UI calls have a user.
+        # Trigger bodies name the people who acted (a comment's author), but only UI calls have a user.
         if kind == "ui":
             for name in _USER_FIELDS:
                 _check_field(scope, name, call.principal, required=True)
@@ -372,5 +372,5 @@ def _reject(message) -> NoReturn:
 
 
 def _refuse(message) -> NoReturn:
-    log.info("Refused Forge call %s %s: %s", request.method, request.path, message)
+    log.info("Forbidden Forge call %s %s: %s", request.method, request.path, message)
     raise ForgeRefused(message)
