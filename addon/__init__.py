@@ -66,7 +66,11 @@ def _register_blueprints(app):
     from .atlassian import descriptor, lifecycle, webhooks
     from .web import admin_api, api, faq_admin_api, faq_api, guide, panels, settings_api, sla_api, solution_api
 
-    app.register_blueprint(descriptor.bp)
+    if app.config["CONNECT_ENABLED"]:
+        # The Connect descriptor, install lifecycle and webhooks; Forge-only deployments omit them.
+        app.register_blueprint(descriptor.bp)
+        app.register_blueprint(lifecycle.bp)
+        app.register_blueprint(webhooks.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(settings_api.bp)
@@ -74,9 +78,16 @@ def _register_blueprints(app):
     app.register_blueprint(faq_api.bp)
     app.register_blueprint(faq_admin_api.bp)
     app.register_blueprint(solution_api.bp)
+    from .web import move_api
+
+    app.register_blueprint(move_api.bp)
+    from .web import workspace_api
+
+    app.register_blueprint(workspace_api.bp)
+    from .web import attachment_api
+
+    app.register_blueprint(attachment_api.bp)
     app.register_blueprint(guide.bp)
-    app.register_blueprint(lifecycle.bp)
-    app.register_blueprint(webhooks.bp)
     app.register_blueprint(panels.bp)
 
     if app.config["FORGE_ENABLED"]:
@@ -98,6 +109,7 @@ def _register_realtime(app):
     from .chat import models as chat_models  # noqa: F401  (registers the chat tables)
     from .faq import models as faq_models  # noqa: F401  (registers the self-service tables)
     from .sla import models as sla_models  # noqa: F401  (registers the SLA tables)
+    from .workspace import models as workspace_models  # noqa: F401  (registers the routing tables)
     from .realtime import create_pubsub
 
     # One publish/subscribe layer per process: gunicorn runs create_app in each worker after
@@ -111,6 +123,9 @@ def _register_realtime(app):
     hub.init_app(app)
     ws.init_app(app)  # the /ws route, with heartbeats and a frame size limit
     outbox.init_app(app)
+    from .chat import attachments_jira
+
+    attachments_jira.init_app(app)  # puts the chat's files on their Jira requests
 
     from .access import subscriptions
 
@@ -123,6 +138,14 @@ def _register_realtime(app):
     from .faq import knowledge_base
 
     knowledge_base.init_app(app)  # copies each site's knowledge base at start-up and hourly
+
+    from .chat import transcript_attach
+
+    transcript_attach.init_app(app)  # attaches the public transcript to each resolved request
+
+    from .workspace import jobs as workspace_jobs
+
+    workspace_jobs.init_app(app)  # offers unclaimed chats again after the site's delay
 
 
 def _register_security_headers(app):

@@ -94,7 +94,14 @@ def _forge_config(get):
     ]
     if enabled and not allowed:
         raise ConfigError("FORGE_API_BASE_ALLOWED is empty; name at least https://api.atlassian.com")
+    preference = str(get("JIRA_API_PREFERENCE", "forge")).strip().lower()
+    if preference not in ("forge", "connect"):
+        raise ConfigError(f"JIRA_API_PREFERENCE={preference!r} is invalid; use forge or connect")
     return {
+        # Serve the Connect descriptor, lifecycle and webhooks (existing Connect installs).
+        "CONNECT_ENABLED": get("CONNECT_ENABLED", "true") not in (False, "false", "0", ""),
+        # The API ("forge" or "connect") used for the Jira calls of a site installed both ways.
+        "JIRA_API_PREFERENCE": preference,
         "FORGE_ENABLED": enabled,
         "FORGE_APP_ID": app_id,
         "FORGE_JWKS_URL": _check_public_url("FORGE_JWKS_URL", get("FORGE_JWKS_URL", ATLASSIAN_FORGE_JWKS_URL)),
@@ -202,6 +209,15 @@ def load_config(overrides=None):
         not in (False, "false", "0", ""),
         "FAQ_KB_SYNC_TICK_SECS": float(get("FAQ_KB_SYNC_TICK_SECS", "300")),
         "FAQ_KB_SYNC_INTERVAL_SECS": float(get("FAQ_KB_SYNC_INTERVAL_SECS", "3600")),
+        # The job that attaches the public transcript to resolved requests (addon.chat.transcript_attach):
+        # on or off (off by default in tests), how often it wakes, and its first retry delay.
+        "TRANSCRIPT_ATTACH_JOB": get("TRANSCRIPT_ATTACH_JOB", "false" if environment == "test" else "true")
+        not in (False, "false", "0", ""),
+        "TRANSCRIPT_ATTACH_TICK_SECS": float(get("TRANSCRIPT_ATTACH_TICK_SECS", "30")),
+        "TRANSCRIPT_ATTACH_RETRY_BASE_SECS": float(get("TRANSCRIPT_ATTACH_RETRY_BASE_SECS", "30")),
+        # The re-offer of unclaimed chats (addon.workspace.jobs): on or off in this process, and how often it wakes.
+        "ROUTING_REOFFER_JOB": get("ROUTING_REOFFER_JOB", "true") not in (False, "false", "0", ""),
+        "ROUTING_REOFFER_TICK_SECS": float(get("ROUTING_REOFFER_TICK_SECS", "10")),
         **_forge_config(get),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_SUPPORTED_LOCALES": ["fr", "en"],

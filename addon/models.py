@@ -25,8 +25,12 @@ class Installation(Base):
     display_url_servicedesk_help_center: Mapped[str | None] = mapped_column(String(255))
     product_type: Mapped[str | None] = mapped_column(String(40))
     description: Mapped[str | None] = mapped_column(Text)
+    # "connect" for a row made by a Connect install, "forge" for the tenant row of a Forge-only
+    # site (client_key "forge:<cloudId>", see addon.atlassian.forge.tenancy).
+    platform: Mapped[str] = mapped_column(String(20), nullable=False, default="connect", server_default="connect")
     # Encrypted with crypto.SecretBox; never read this column without decrypting it.
-    shared_secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    # None only on Forge tenants, which have no shared secret.
+    shared_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     oauth_client_id: Mapped[str | None] = mapped_column(String(255))
     installation_id: Mapped[str | None] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -60,6 +60,20 @@ DEFAULTS = {
     "self_service_opens_resolved_request": False,
     # The out-of-scope guard's texts and links; None: addon.faq.scope.DEFAULT_GUARD.
     "scope_guard": None,
+    # Files in the chat (addon/chat/attachments_types.py): the largest size in bytes, and the kinds
+    # accepted among "images", "pdf", "text" (text and log files) and "archives".
+    "attachment_max_bytes": 10 * 1024 * 1024,
+    "attachment_types": ["images", "pdf", "text", "archives"],
+    # Which group of agents each product area's chats go to, the re-offer delay and the chats an
+    # agent may hold at once; None: addon.workspace.routing.DEFAULT_ROUTING.
+    "chat_routing": None,
+    # The team's saved replies (addon.workspace.canned): shortcut, title, French and English text.
+    "canned_replies": [],
+    # The ERP's own tool that a chat can move to: {"name", "message_fr", "message_en", "link"} with
+    # an https link (addon.web.move_api.clean_erp_tool); None: no such tool.
+    "erp_tool": None,
+    # Default length of an appointment proposed in the chat, in minutes.
+    "appointment_minutes": 60,
 }
 
 CHAT_REQUEST_TYPE_NAME = "Chat"

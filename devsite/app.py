@@ -18,6 +18,8 @@ from . import (
     webhooks,
 )
 from .faults import FaultMiddleware
+from .forge import api as forge_api
+from .forge import events as forge_events
 from .forge import signer as forge_signer
 from .state import site
 
@@ -48,7 +50,7 @@ def create_site(base_url):
     """Build the site whose public base URL is `base_url` (scheme, host, port and base path)."""
     site.configure(base_url)
     site.reset()
-    site.listeners[:] = [webhooks.on_event]
+    site.listeners[:] = [webhooks.on_event, forge_events.on_event]
 
     app = Flask(__name__)
     app.secret_key = secrets.token_hex(16)
@@ -58,12 +60,15 @@ def create_site(base_url):
 
     rest_auth.register(app)
     for blueprint in (control.bp, oauth.bp, rest_platform.bp, rest_issues.bp, rest_notify.bp,
-                      rest_servicedesk.bp, rest_requests.bp, forge_signer.bp):
+                      rest_servicedesk.bp, rest_requests.bp, forge_signer.bp, forge_api.bp,
+                      forge_events.bp):
         app.register_blueprint(blueprint)
     _register_pages(app)
     _register_rest_errors(app)
 
-    app.wsgi_app = BasePathMiddleware(FaultMiddleware(app.wsgi_app), urlsplit(site.base_url).path)
+    # Faults see the api.atlassian.com-style path before ForgeApiMiddleware maps it onto /rest/.
+    app.wsgi_app = BasePathMiddleware(FaultMiddleware(forge_api.ForgeApiMiddleware(app.wsgi_app)),
+                                      urlsplit(site.base_url).path)
     return app
 
 

@@ -12,6 +12,7 @@ import re
 from flask import Blueprint, Response, jsonify, request
 
 from . import connect_auth, faults, lifecycle, seed, webhooks
+from .forge import events as forge_events
 from .seed import STATUSES
 from .state import NotFound, SiteError, site
 
@@ -68,6 +69,7 @@ def health():
 def reset():
     site.reset()
     webhooks.reset()
+    forge_events.reset()
     log.info("Site reset to its seed data")
     return jsonify({"ok": True})
 
@@ -209,6 +211,20 @@ def act_comment():
                                body.get("body", ""), bool(body.get("public", True)),
                                body.get("properties"), via="ui")
     return jsonify(raw_comment(comment)), 201
+
+
+@bp.put("/actions/comment/<issue_key>/<comment_id>")
+def act_edit_comment(issue_key, comment_id):
+    body = _json_body()
+    comment = site.update_comment(issue_key, comment_id, body.get("actor_account_id", ""), body.get("body", ""))
+    return jsonify(raw_comment(comment))
+
+
+@bp.delete("/actions/comment/<issue_key>/<comment_id>")
+def act_delete_comment(issue_key, comment_id):
+    actor = request.args.get("actor_account_id", "")
+    site.delete_comment(issue_key, comment_id, actor)
+    return "", 204
 
 
 @bp.post("/actions/transition")

@@ -3,6 +3,7 @@
 Every request under /rest/ is authenticated before its route runs, in this order:
 1. `Authorization: JWT` (or a `jwt` parameter) from an installed app acts as the app user.
 2. `Authorization: Bearer` from the impersonation token endpoint acts as that user.
+   Under /ex/jira/<cloudId>/ (devsite/forge/api.py) only Forge's tokens count instead.
 3. The session cookie set by the site's login page acts as the logged-in person. This is how
    `AP.request` from an iframe reaches Jira as the viewer.
 Only serverInfo accepts anonymous callers.
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "devsite_user"
 ANONYMOUS_PATHS = ("/rest/api/2/serverInfo", "/rest/api/3/serverInfo")
-LOGGED_PREFIXES = ("/rest/", "/oauth2/")
+LOGGED_PREFIXES = ("/rest/", "/oauth2/", "/graphql")
 
 # Each Connect scope with the scopes it implies, from Atlassian's "Scopes for Connect apps" table.
 IMPLIED_SCOPES = {
@@ -98,6 +99,11 @@ def _authenticate():
     g.auth, g.account_id, g.app, g.verified, g.reason = "none", None, None, False, None
     if not request.path.startswith("/rest/"):
         return None
+    if request.environ.get("devsite.forge_cloud_id"):
+        # A call through the api.atlassian.com stand-in takes only the tokens Forge issued.
+        from .forge import api as forge_api
+
+        return forge_api.authenticate(error_response)
     authorization = request.headers.get("Authorization", "")
     path, query = raw_target()
 

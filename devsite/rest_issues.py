@@ -91,6 +91,27 @@ def edit_issue(version, key):
     return "", 204
 
 
+@bp.put(f"{API}/issue/<key>/assignee")
+def assign_issue(version, key):
+    """Jira's assign route: `accountId` names the assignee, null unassigns. Only users who hold the
+    Assignable User permission (JSM agents) may be assigned; the caller needs Assign Issues."""
+    issue = _issue(key)
+    if "ASSIGN_ISSUES" not in site.permissions(caller(), issue.project_key):
+        return error_response(403, "You do not have permission to assign issues.")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "accountId" not in body:
+        return error_response(400, "The request body must name the assignee as accountId (null to unassign).")
+    account_id = body["accountId"]
+    if account_id is not None:
+        if account_id not in site.users:
+            return error_response(404, f"The user with accountId {account_id!r} does not exist.")
+        if "SERVICEDESK_AGENT" not in site.permissions(account_id, issue.project_key):
+            return jsonify({"errorMessages": [], "errors": {
+                "assignee": f"User '{account_id}' cannot be assigned issues."}}), 400
+    site.assign_issue(issue.key, caller(), account_id)
+    return "", 204
+
+
 def _priority_name(value):
     """Return the name of the priority that `value` ({"name": ...} or {"id": ...}) names, or None."""
     if not isinstance(value, dict):

@@ -2,11 +2,14 @@
 attachments. A customer sees a request when they are its reporter, a participant, or a member
 of an organisation it is shared with; a request they may not see returns 404."""
 
-from flask import Blueprint, jsonify, request
+import time
+from urllib.parse import quote
+
+from flask import Blueprint, Response, jsonify, request
 
 from . import seed, workflow
 from .records import now
-from .representations import jsm_comment_json, jsm_page, jsm_user_json, request_json, rest_url
+from .representations import jsm_comment_json, jsm_date, jsm_page, jsm_user_json, request_json, rest_url
 from .rest_auth import caller, error_response
 from .rest_servicedesk import paging
 from .state import Forbidden, NotFound, SiteError, site
@@ -214,33 +217,111 @@ def do_transition(key):
 
 # -- attachments ---------------------------------------------------------------------------
 
+# JSM's docs say that unused temporary attachments expire, but not when. NOTE: this site assumes
+# one hour.
+TEMPORARY_ATTACHMENT_TTL_SECS = 3600
+
+
+def _take_temporary(issue, temporary_ids):
+    """Check every temporary id against `issue` and the caller, then use them all up (all or none)."""
+    uploads = []
+    for temporary_id in temporary_ids:
+        upload = site.temporary_attachments.get(str(temporary_id))
+        if upload is None:
+            raise SiteError(f"Temporary attachment {temporary_id!r} does not exist or was already used.")
+        if time.monotonic() - upload["created"] > TEMPORARY_ATTACHMENT_TTL_SECS:
+            site.temporary_attachments.pop(str(temporary_id), None)
+            raise SiteError(f"Temporary attachment {temporary_id!r} has expired; upload the file again.")
+        if upload["desk_id"] != str(issue.service_desk_id):
+            raise SiteError(f"Temporary attachment {temporary_id!r} belongs to another service desk "
+                            f"than request {issue.key}.")
+        if upload["uploader"] != caller():
+            # Temporary files belong to the user who uploaded them.
+            raise SiteError(f"Temporary attachment {temporary_id!r} does not exist or was already used.")
+        uploads.append(upload)
+    for temporary_id in temporary_ids:
+        site.temporary_attachments.pop(str(temporary_id), None)
+    return uploads
+
+
+def attachment_json(attachment):
+    """JSM's AttachmentDTO; the id is only in the links, as in Jira Cloud."""
+    attachment_id = attachment["id"]
+    links = {"self": rest_url(f"{SD}/request/{attachment['issue_key']}/attachment/{attachment_id}"),
+             "jiraRest": rest_url(f"/rest/api/2/attachment/{attachment_id}"),
+             "content": rest_url(f"/rest/api/3/attachment/content/{attachment_id}")}
+    if attachment["mimeType"].startswith("image/"):
+        links["thumbnail"] = rest_url(f"/rest/api/3/attachment/thumbnail/{attachment_id}")
+    return {"filename": attachment["filename"], "author": jsm_user_json(attachment["author"]),
+            "created": jsm_date(attachment["created"]), "size": attachment["size"],
+            "mimeType": attachment["mimeType"], "_links": links}
+
+
 @bp.post(f"{SD}/request/<key>/attachment")
 def add_attachments(key):
     issue = _request(key)
     body = request.get_json(silent=True) or {}
     temporary_ids = body.get("temporaryAttachmentIds") or []
     public = body.get("public", True)
-    if not temporary_ids:
+    if not temporary_ids or not isinstance(temporary_ids, list):
         return error_response(400, "temporaryAttachmentIds is required.")
+    if not isinstance(public, bool):
+        return error_response(400, "The field public must be true or false.")
     if not public and not site.is_agent(caller()):
         raise Forbidden("Customers can only add public attachments.")
     added = []
     with site.lock:
-        for temporary_id in temporary_ids:
-            upload = site.temporary_attachments.pop(temporary_id, None)
-            if upload is None:
-                raise SiteError(f"Temporary attachment {temporary_id!r} does not exist or was already used.")
-            attachment = {"id": site.new_id(), "filename": upload["filename"], "size": upload["size"],
-                          "mimeType": upload["content_type"], "author": caller(), "public": bool(public),
-                          "created": now()}
+        for upload in _take_temporary(issue, temporary_ids):
+            attachment = {"id": site.new_id(), "issue_key": issue.key, "filename": upload["filename"],
+                          "size": upload["size"], "mimeType": upload["content_type"],
+                          "author": caller(), "public": public, "created": now()}
             issue.attachments.append(attachment)
-            added.append({"filename": attachment["filename"], "author": jsm_user_json(caller()),
-                          "size": attachment["size"], "mimeType": attachment["mimeType"],
-                          "_links": {"content": rest_url(f"/secure/attachment/{attachment['id']}")}})
+            site.attachment_content[attachment["id"]] = upload["data"]
+            added.append(attachment_json(attachment))
         comment = None
-        if body.get("additionalComment", {}).get("body"):
-            comment = site.add_comment(issue.key, caller(), body["additionalComment"]["body"], bool(public), via="rest")
+        if (body.get("additionalComment") or {}).get("body"):
+            comment = site.add_comment(issue.key, caller(), body["additionalComment"]["body"], public, via="rest")
     result = {"attachments": jsm_page(added, 0, 50, f"{SD}/request/{issue.key}/attachment")}
     if comment is not None:
         result["comment"] = jsm_comment_json(issue, comment)
     return jsonify(result), 201
+
+
+@bp.get(f"{SD}/request/<key>/attachment")
+def list_attachments(key):
+    issue = _request(key)
+    agent = site.is_agent(caller())
+    start, limit = paging()
+    with site.lock:
+        values = [attachment_json(a) for a in issue.attachments if a["public"] or agent]
+    return jsonify(jsm_page(values, start, limit, f"{SD}/request/{issue.key}/attachment"))
+
+
+def _attachment(attachment_id):
+    """Find an attachment that the caller may see, with its issue; internal ones are for agents only."""
+    with site.lock:
+        found = next(((issue, a) for issue in site.issues.values() for a in issue.attachments
+                      if a["id"] == str(attachment_id)), None)
+    if found is None or not site.can_view(caller(), found[0]) or (
+            not found[1]["public"] and not site.is_agent(caller())):
+        raise NotFound(f"Attachment {attachment_id!r} does not exist or you do not have permission to see it.")
+    return found[1]
+
+
+@bp.get("/rest/api/<version>/attachment/content/<attachment_id>")
+def attachment_content(version, attachment_id):
+    attachment = _attachment(attachment_id)
+    data = site.attachment_content.get(attachment["id"], b"")
+    return Response(data, mimetype=attachment["mimeType"], headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment['filename'])}",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@bp.get("/rest/api/<version>/attachment/thumbnail/<attachment_id>")
+def attachment_thumbnail(version, attachment_id):
+    attachment = _attachment(attachment_id)
+    if not attachment["mimeType"].startswith("image/"):
+        return error_response(404, f"Attachment {attachment_id!r} has no thumbnail.")
+    # This site does not scale images: the thumbnail is the image itself.
+    return Response(site.attachment_content.get(attachment["id"], b""), mimetype=attachment["mimeType"],
+                    headers={"X-Content-Type-Options": "nosniff"})

@@ -2,6 +2,7 @@
 knowledge base, temporary attachments. Requests themselves are in rest_requests.py."""
 
 import re
+import time
 
 from flask import Blueprint, jsonify, request
 from markupsafe import escape
@@ -258,8 +259,10 @@ def attach_temporary_file(desk_id):
         data = upload.read()
         temporary_id = "temp" + site.new_id()
         with site.lock:
+            # The bytes wait here until the request attachment call; "created" lets that call refuse
+            # a temporary file older than TEMPORARY_ATTACHMENT_TTL_SECS.
             site.temporary_attachments[temporary_id] = {
                 "filename": upload.filename, "content_type": upload.mimetype, "size": len(data),
-                "desk_id": desk.id, "uploader": caller()}
+                "desk_id": desk.id, "uploader": caller(), "data": data, "created": time.monotonic()}
         created.append({"temporaryAttachmentId": temporary_id, "fileName": upload.filename})
     return jsonify({"temporaryAttachments": created}), 201

@@ -69,6 +69,7 @@ class Site:
             self.notifications = []
             self.access_tokens = {}  # token -> {"app_key", "account_id", "expires_at"}
             self.temporary_attachments = {}  # id -> {"filename", "content_type", "size", "desk_id"}
+            self.attachment_content = {}  # attachment id -> bytes (kept out of the issue records)
             # The service desk's knowledge base: Confluence page id -> {"title", "body", "space_key"}.
             self.kb_articles = {page_id: {"title": title, "body": body, "space_key": seed.KB_SPACE_KEY}
                                 for page_id, title, body in seed.KB_ARTICLES}
@@ -314,6 +315,20 @@ class Site:
                 issue.updated = now()
                 self._emit("jira:issue_updated", issue, actor_account_id, changelog=changelog,
                            issue_event_type_name="issue_updated")
+            return issue
+
+    def assign_issue(self, issue_key, actor_account_id, assignee_account_id):
+        """Set or clear (None) the assignee, with the changelog entry Jira records."""
+        with self.lock:
+            issue = self.issue(issue_key)
+            if assignee_account_id != issue.assignee:
+                before, after = issue.assignee, assignee_account_id
+                change = _change("assignee", self.users[before].display_name if before in self.users else None,
+                                 self.users[after].display_name if after in self.users else None, before, after)
+                issue.assignee = assignee_account_id
+                issue.updated = now()
+                self._emit("jira:issue_updated", issue, actor_account_id, changelog=[change],
+                           issue_event_type_name="issue_assigned")
             return issue
 
     def add_participants(self, issue_key, account_ids):

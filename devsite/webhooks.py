@@ -88,7 +88,9 @@ def build_payload(event, issue, actor_account_id, details, property_keys):
         payload["user"] = user_json(actor_account_id)
     payload["issue"] = _issue_summary(issue, property_keys)
     if event == "jira:issue_updated":
-        payload["changelog"] = {"id": str(uuid.uuid4().int % 10**8), "items": details.get("changelog", [])}
+        # One change has one changelog id, which every app's payload and the Forge event share.
+        changelog_id = details.setdefault("changelog_id", str(uuid.uuid4().int % 10**8))
+        payload["changelog"] = {"id": changelog_id, "items": details.get("changelog", [])}
     if comment is not None:
         payload["comment"] = _comment(issue, comment)
     return payload

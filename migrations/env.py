@@ -8,6 +8,7 @@ from addon.access import models as access_models  # noqa: F401
 from addon.atlassian.forge import tenants as forge_tenants  # noqa: F401
 from addon.chat import models as chat_models  # noqa: F401
 from addon.sla import models as sla_models  # noqa: F401
+from addon.workspace import models as workspace_models  # noqa: F401
 from addon.db import Base
 
 config = context.config

@@ -137,12 +137,18 @@ def stop_background(app):
     sla_actions = extensions.pop("sla_actions", None)  # the pool that a hand-called sweep() created
     if sla_actions is not None:
         sla_actions.shutdown()
-    for name in ("subscription_scheduler", "faq_kb_scheduler"):
+    for name in ("subscription_scheduler", "faq_kb_scheduler", "routing_scheduler"):
         scheduler = extensions.pop(name, None)
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
     if "outbox" in extensions:
         extensions["outbox"].stop()
+    if "attachment_worker" in extensions:
+        extensions["attachment_worker"].stop()
+    if "transcript_job" in extensions:
+        from addon.chat import transcript_attach
+
+        transcript_attach.stop(app)
     if "hub" in extensions:
         extensions["hub"].close()
     if "pubsub" in extensions:

@@ -38,7 +38,7 @@ PAGES = [
     ("/portal/footer", "Besoin d'aide ? Discutez avec le support", "Need help? Chat with support"),
     ("/agent/issue-panel?issueKey=SUP-1&issueId=10001&projectKey=SUP",
      "Discussion avec l'utilisateur clé", "Chat with the key user"),
-    ("/agent/dashboard?projectKey=SUP", "Tableau de bord des discussions", "Chat dashboard"),
+    ("/agent/dashboard?projectKey=SUP", "Discussions en direct", "Live chats"),
 ]
 PAGE_IDS = [url.split("?")[0] for url, _, _ in PAGES]
 # The settings pages ask Jira whether the viewer is an admin, so they are tested against the local

@@ -107,6 +107,10 @@ def authenticate(qsh_kind, token=None):
         _reject(
             f"No active installation for client_key {_shown(client_key)}; install the app on that site."
         )
+    if installation.shared_secret_encrypted is None:
+        # A Forge tenant (addon.atlassian.forge.tenancy) has no shared secret: it takes Forge
+        # Invocation Tokens only.
+        _reject(f"client_key {_shown(client_key)} is a Forge site; it accepts Forge Invocation Tokens, not Connect JWTs.")
 
     try:
         secret = shared_secret_of(installation)

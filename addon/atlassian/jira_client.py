@@ -61,7 +61,16 @@ class JiraSettings:
 
 
 def jira_client_for(installation):
-    """Build the Jira client of `installation`, acting as the app user, from current_app's config."""
+    """Build the Jira client of `installation`, acting as the app user, from current_app's config.
+
+    A tenant served through Forge gets a ForgeJiraClient with the same interface; the rule for a
+    site installed both ways is `forge.jira.forge_client_for`.
+    """
+    from .forge.jira import forge_client_for
+
+    forge_client = forge_client_for(installation)
+    if forge_client is not None:
+        return forge_client
     return JiraClient(installation, shared_secret_of(installation), JiraSettings.from_app(current_app))
 
 
@@ -257,6 +266,38 @@ class JiraClient:
         params = {"public": _flag(public), "internal": _flag(internal), "start": start, "limit": limit}
         return self.service_desk.get(f"rest/servicedeskapi/request/{_segment(key)}/comment",
                                      params=params, headers=self.service_desk.experimental_headers)
+
+    def attach_temporary_file(self, service_desk_id, filename, data, content_type):
+        """Upload `data` (bytes) as a temporary file of service desk `service_desk_id`; return the list
+        of temporary attachment ids, which has one id here.
+
+        JSM keeps a temporary file for a short time only and binds it to the service desk and to the
+        caller, so attach it soon with attach_to_request, as the same identity. An unused temporary
+        file expires, so the upload is retried like an idempotent call.
+        """
+        path = f"rest/servicedeskapi/servicedesk/{_segment(service_desk_id)}/attachTemporaryFile"
+        # Multipart body: no JSON Content-Type (requests sets the boundary); the XSRF opt-out and the
+        # experimental opt-in are both required by JSM.
+        headers = {"Accept": "application/json", "X-Atlassian-Token": "no-check",
+                   "X-ExperimentalApi": "opt-in"}
+        files = {"file": (filename, bytes(data), content_type or "application/octet-stream")}
+        with self.session.idempotent():
+            result = self.service_desk.post(path, headers=headers, files=files) or {}
+        return [entry["temporaryAttachmentId"] for entry in result.get("temporaryAttachments", [])]
+
+    def attach_to_request(self, key, temporary_ids, public=True, comment=None):
+        """Attach temporary files (ids from attach_temporary_file) to request `key`; return JSM's
+        result: {"attachments": {"values": [...]}, "comment": {...} when `comment` is given}.
+
+        Customers may attach only publicly, and JSM returns 403 otherwise. The call is not repeated
+        after an unknown outcome, because a successful call uses up the temporary ids.
+        """
+        body = {"temporaryAttachmentIds": [str(temporary_id) for temporary_id in temporary_ids],
+                "public": bool(public)}
+        if comment:
+            body["additionalComment"] = {"body": comment}
+        return self.service_desk.post(f"rest/servicedeskapi/request/{_segment(key)}/attachment",
+                                      json=body, headers=self.service_desk.experimental_headers)
 
     def search_knowledge_base(self, query, service_desk_id=None, limit=10):
         path = "rest/servicedeskapi/knowledgebase/article"

@@ -134,12 +134,29 @@ def dedupe_key_of(name, payload):
     return f"{name}:sha256:{hashlib.sha256(body.encode('utf-8')).hexdigest()}"
 
 
-def _store(client_key, name, issue_key, payload):
+def accept(client_key, name, issue_key, payload, dedupe_key=None):
+    """Store an event from another source (Forge product events) and queue it for the handlers.
+
+    Return the stored id, or None when a copy with the same dedupe key is already stored.
+    """
+    event_id = _store(client_key, name, issue_key, payload, dedupe_key)
+    if event_id is not None:
+        _submit(current_app._get_current_object(), event_id)
+    return event_id
+
+
+def resubmit(app, event_ids):
+    """Queue stored events again, e.g. rows whose worker died; processed ones are skipped."""
+    for event_id in event_ids:
+        _submit(app, event_id)
+
+
+def _store(client_key, name, issue_key, payload, dedupe_key=None):
     """Insert the event and return its id, or None when a copy of it is already stored."""
     database = current_app.extensions["database"]
     row = WebhookEvent(
         client_key=client_key, name=name, issue_key=issue_key, payload=payload,
-        dedupe_key=dedupe_key_of(name, payload), received_at=utcnow(), attempts=0,
+        dedupe_key=dedupe_key or dedupe_key_of(name, payload), received_at=utcnow(), attempts=0,
     )
     try:
         with database.transaction() as session:

@@ -141,6 +141,9 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
         existing = find_by_client_id(session, conversation.id, client_message_id)
         if existing is not None:
             return existing, False
+        from .moves import check_chat_open  # moves imports this module
+
+        check_chat_open(session, viewer, conversation)
         message = insert_message(
             session, conversation,
             client_message_id=client_message_id,

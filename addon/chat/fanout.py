@@ -26,6 +26,16 @@ def channel_of(installation_id, conversation_id):
 
 def message_payload(conversation, message):
     """Return the JSON form of a message, as clients receive it."""
+    payload = _message_fields(conversation, message)
+    if message.event_type == "attachment":
+        # A file sent in the chat (addon/chat/attachments.py): its name, size, link and Jira state.
+        from .attachments import view_of_message
+
+        payload["attachment"] = view_of_message(message)
+    return payload
+
+
+def _message_fields(conversation, message):
     return {
         "type": "message",
         "conversation_id": conversation.id,

@@ -216,3 +216,13 @@ class SatisfactionSurvey(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Registers the conversation_moves table wherever the chat tables are registered.
+from . import moves_models  # noqa: E402,F401
+
+# Registers the chat_attachments table wherever the chat tables are registered.
+from . import attachments_models  # noqa: E402,F401
+
+# Registers the transcript_attachments table wherever the chat tables are registered.
+from . import transcript_models  # noqa: E402,F401

@@ -248,4 +248,8 @@ def start_chat(viewer, *, summary, product_area, impact, message, client_message
     if note_payload is not None:
         fanout.publish(installation.id, conversation.id, note_payload)
         wake_outbox()
+    # Imported here: the workspace builds on the chat, not the other way round.
+    from ..workspace.claims import route_new_chat
+
+    route_new_chat(conversation.id)
     return conversation

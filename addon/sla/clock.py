@@ -150,7 +150,7 @@ def on_status(session, conversation):
         clock.pauses = [list(pair) for pair in clock.pauses or []] + [[iso_utc(paused_from), None]]
         clock.state = ClockState.PAUSED
         action = "paused"
-    elif not waiting and clock.state == ClockState.PAUSED:
+    elif not waiting and clock.state == ClockState.PAUSED and not _held(session, conversation, now):
         _close_pause(clock, now)
         clock.state = ClockState.RUNNING
         action = "resumed"
@@ -161,6 +161,53 @@ def on_status(session, conversation):
     queue_payload(session, conversation, clock)
     log.info("SLA clock %s %s: conversation %s (%s) status %r, deadline %s", clock.id, action,
              conversation.id, conversation.issue_key, conversation.jira_status, iso_utc(clock.deadline_at))
+    return clock
+
+
+def _held(session, conversation, now):
+    from ..chat.moves_sla import is_held
+
+    return is_held(session, conversation.id, now)
+
+
+def hold(session, conversation, now):
+    """Pause the open clock until release_hold (an appointment), in the caller's transaction.
+
+    A running clock pauses, and a clock already paused stays paused. Return the open clock, or None
+    when there is none.
+    """
+    clock = latest_clock(session, conversation.id)
+    if clock is None or clock.state not in ClockState.OPEN:
+        return None
+    if clock.state == ClockState.PAUSED:
+        return clock
+    paused_from = max([now, clock.started_at] + [parse_utc(to) for _, to in clock.pauses or [] if to])
+    clock.pauses = [list(pair) for pair in clock.pauses or []] + [[iso_utc(paused_from), None]]
+    clock.state = ClockState.PAUSED
+    schedule(clock, calendar_from_settings(get_settings(conversation.installation_id)))
+    clock.version += 1
+    queue_payload(session, conversation, clock)
+    log.info("SLA clock %s paused until an appointment: conversation %s (%s)", clock.id, conversation.id,
+             conversation.issue_key)
+    return clock
+
+
+def release_hold(session, conversation, now):
+    """Resume the clock that hold() paused, unless the Jira status keeps it paused; return the clock or None."""
+    clock = latest_clock(session, conversation.id)
+    if clock is None or clock.state != ClockState.PAUSED:
+        return None
+    settings = get_settings(conversation.installation_id)
+    waiting = (conversation.jira_status or "").casefold() in waiting_statuses_from_settings(settings)
+    if waiting and policy_from_settings(settings, clock.tier).pause_while_waiting_for_customer:
+        return clock
+    _close_pause(clock, now)
+    clock.state = ClockState.RUNNING
+    schedule(clock, calendar_from_settings(settings))
+    clock.version += 1
+    queue_payload(session, conversation, clock)
+    log.info("SLA clock %s resumed after an appointment hold: conversation %s (%s), deadline %s", clock.id,
+             conversation.id, conversation.issue_key, iso_utc(clock.deadline_at))
     return clock
 
 

@@ -81,6 +81,10 @@ def sweep(now=None, keep_going=None):
         if handled < SWEEP_BATCH or (keep_going is not None and not keep_going()):
             break
 
+    from ..chat.moves_sla import resume_due
+
+    resume_due(now or sla_now())  # resumes the SLA clocks held until an appointment that has started
+
     escalation = _escalation()
     if escalation is not None:
         submit_due_actions(escalation, now or sla_now())

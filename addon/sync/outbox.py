@@ -12,7 +12,6 @@ connection if the process dies. SQLite deployments run one process, so no lock i
 """
 
 import logging
-import threading
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
@@ -24,84 +23,25 @@ from ..chat.models import Conversation, Message, SyncState
 from ..models import Installation, utcnow
 from ..settings import get_settings
 from . import outbox_queue as queue
+from ..worker import PassWorker
 from .outbox_write import Batch, deliver
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETRY_BASE_SECS = 5.0
-DEFAULT_RETRY_MAX_SECS = 300.0
-# Without a wake-up the worker still looks for due messages this often, which picks up messages
-# that another process stored.
-DEFAULT_POLL_SECS = 30.0
 DEFAULT_TIME_ZONE = "Europe/Paris"  # the support team's time, for the times shown in comments
-STOP_TIMEOUT_SECS = 30.0
 # First key of the outbox's two-key advisory locks (the second is the conversation id). Other
 # code that takes advisory locks on this database must not use this first key.
 ADVISORY_LOCK_SPACE = 0x0B0C
 
 
-class Outbox:
+class Outbox(PassWorker):
     """The process's outbox worker. Call `wake()` after storing a message and `stop()` to end the thread."""
 
+    name = "outbox"
+
     def __init__(self, app):
-        self.app = app
-        config = app.config
-        self.retry_base_secs = float(config.get("OUTBOX_RETRY_BASE_SECS", DEFAULT_RETRY_BASE_SECS))
-        self.retry_max_secs = float(config.get("OUTBOX_RETRY_MAX_SECS", DEFAULT_RETRY_MAX_SECS))
-        self.poll_secs = float(config.get("OUTBOX_POLL_SECS", DEFAULT_POLL_SECS))
-        self.time_zone = ZoneInfo(config.get("OUTBOX_TIME_ZONE", DEFAULT_TIME_ZONE))
-        self._wakeup = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = None
-        self._guard = threading.Lock()
-
-    @property
-    def database(self):
-        return self.app.extensions["database"]
-
-    def wake(self):
-        self._wakeup.set()
-
-    def start(self):
-        """Start the worker thread, unless it runs already."""
-        with self._guard:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-            self._thread.start()
-        log.info("Outbox worker started")
-
-    def stop(self, timeout=STOP_TIMEOUT_SECS):
-        """Stop the worker thread, waiting up to `timeout` seconds for a write in progress."""
-        self._stopping.set()
-        self._wakeup.set()
-        with self._guard:
-            thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        thread.join(timeout)
-        if thread.is_alive():
-            log.warning("Outbox worker still busy %.0f s after the stop request", timeout)
-        else:
-            log.info("Outbox worker stopped")
-
-    def _run(self):
-        delay_secs = 0.0
-        while not self._stopping.is_set():
-            self._wakeup.wait(delay_secs)
-            self._wakeup.clear()
-            if self._stopping.is_set():
-                break
-            with self.app.app_context():
-                try:
-                    delay_secs = self.run_once()
-                except Exception:
-                    # The database may be down; try again after the poll interval.
-                    log.exception("Outbox pass failed")
-                    delay_secs = self.poll_secs
-                finally:
-                    self.database.session.remove()
+        super().__init__(app)
+        self.time_zone = ZoneInfo(app.config.get("OUTBOX_TIME_ZONE", DEFAULT_TIME_ZONE))
 
     def run_once(self):
         """Write every due batch; return the seconds until the next head is due (at most poll_secs).

@@ -36,6 +36,8 @@ from ..sla.live import poll_frame, sla_view
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 HISTORY_LIMIT = 200
+# The satisfaction question event, which the key user's chat hides (static/chat/messages.js).
+HIDDEN_FROM_CUSTOMER_EVENT = "satisfaction_asked"
 
 
 @bp.errorhandler(AddonError)
@@ -86,6 +88,8 @@ def conversation_json(conversation, unread=None, viewer=None, with_sla=False):
     }
     if unread is not None:
         data["unread"] = unread
+        # The chat draws its "new messages" separator above the first entry after this seq.
+        data["last_read_seq"] = last_read_seq(viewer, conversation) if viewer is not None else None
     if viewer is not None:
         data["can_write"] = can_write(viewer, conversation)
         if viewer.is_agent:
@@ -96,17 +100,30 @@ def conversation_json(conversation, unread=None, viewer=None, with_sla=False):
     return data
 
 
-def unread_count(viewer, conversation):
-    """Count the messages of others that `viewer` may see and has not marked read."""
-    last_read = database().session.execute(select(ReadMark.last_read_seq).where(
+def last_read_seq(viewer, conversation):
+    """Return the `seq` up to which `viewer` marked `conversation` read (0 when never)."""
+    return database().session.execute(select(ReadMark.last_read_seq).where(
         ReadMark.conversation_id == conversation.id, ReadMark.account_id == viewer.account_id,
     )).scalar_one_or_none() or 0
+
+
+def unread_count(viewer, conversation):
+    """Count the entries after the viewer's read mark that the chat shows `viewer` and someone else caused.
+
+    Entries the viewer wrote or caused do not count (their replies to a proposed solution carry their
+    account id), nor deleted messages. A key user counts only public entries, without the satisfaction
+    question event, which their chat does not show in the log.
+    """
     statement = select(func.count(Message.id)).where(
-        Message.conversation_id == conversation.id, Message.seq > last_read,
+        Message.conversation_id == conversation.id, Message.seq > last_read_seq(viewer, conversation),
         (Message.author_account_id != viewer.account_id) | Message.author_account_id.is_(None),
+        Message.deleted_at.is_(None),
     )
     if not viewer.is_agent:
-        statement = statement.where(Message.visibility == Visibility.PUBLIC)
+        statement = statement.where(
+            Message.visibility == Visibility.PUBLIC,
+            (Message.event_type != HIDDEN_FROM_CUSTOMER_EVENT) | Message.event_type.is_(None),
+        )
     return database().session.execute(statement).scalar_one()
 
 
@@ -311,3 +328,7 @@ def typing(conversation_id):
     require_writer(viewer, conversation)
     current_app.extensions["hub"].typing(viewer, conversation, visibility)
     return "", 204
+
+
+# The transcript route is on this blueprint, so that it has the chat's authorization and error rendering.
+from . import transcript_api  # noqa: E402,F401

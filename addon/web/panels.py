@@ -33,9 +33,10 @@ def first_arg(*names):
 
 # The string tables of templates/panels/ that the pages embed: every page has the chat's, the
 # settings pages also the admin screens'.
-CHAT_STRINGS = ("panels/chat_strings.html", "panels/faq_strings.html")
+CHAT_STRINGS = ("panels/chat_strings.html", "panels/faq_strings.html", "panels/attachment_strings.html")
+DASHBOARD_STRINGS = CHAT_STRINGS + ("panels/dashboard_strings.html",)
 ADMIN_STRINGS = CHAT_STRINGS + ("panels/admin_strings.html", "panels/sla_strings.html",
-                                "panels/faq_admin_strings.html")
+                                "panels/faq_admin_strings.html", "panels/workspace_admin_strings.html")
 
 
 def page_strings(templates=CHAT_STRINGS):
@@ -107,7 +108,7 @@ def issue_panel():
 def dashboard():
     return render_panel(
         "panels/dashboard.html", surface="dashboard", size_to_parent=True,
-        project_key=first_arg("projectKey"),
+        string_tables=DASHBOARD_STRINGS, project_key=first_arg("projectKey"),
     )
 
 

@@ -91,6 +91,9 @@ SETTINGS_EDITED_ELSEWHERE = {
     "start_form_fields": "/api/admin/faq/settings", "faq_synonyms": "/api/admin/faq/settings",
     "knowledge_base_sync": "/api/admin/faq/settings",
     "self_service_opens_resolved_request": "/api/admin/faq/settings", "scope_guard": "/api/admin/faq/settings",
+    "attachment_max_bytes": "/api/admin/attachments", "attachment_types": "/api/admin/attachments",
+    "chat_routing": "/api/admin/routing", "canned_replies": "/api/admin/canned-replies",
+    "erp_tool": "/api/admin/moves", "appointment_minutes": "/api/admin/moves",
 }
 
 

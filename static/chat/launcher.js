@@ -396,6 +396,8 @@
     var button = document.createElement("button");
     button.type = "button";
     button.className = "chat-list-item";
+    // static/chat/unread.js finds the item by this id to update its count.
+    button.setAttribute("data-conversation-id", String(chat.id));
     var summary = document.createElement("span");
     summary.className = "chat-list-summary";
     summary.textContent = chat.summary || chat.issue_key;

@@ -30,7 +30,13 @@
     solution_proposed: "event_solution_proposed",
     solution_validated: "event_solution_validated",
     solution_persists: "event_solution_persists",
-    satisfaction_asked: "event_satisfaction_asked"
+    satisfaction_asked: "event_satisfaction_asked",
+    moved_mail: "event_moved_mail",
+    moved_appointment: "event_moved_appointment",
+    moved_erp_tool: "event_moved_erp_tool",
+    moved_classic_ticket: "event_moved_classic_ticket",
+    appointment_confirmed: "event_appointment_confirmed",
+    move_ended: "event_move_ended"
   };
 
   // Status changes come from Jira's workflow, so they are shown as the system's, with no author
@@ -71,6 +77,13 @@
     }
     if (payload.kind === "event" && payload.event_type === "status_changed") {
       return t("event_status_changed", {status: statusName(payload.body)});
+    }
+    if (payload.kind === "event" && payload.event_type === "agent_joined") {
+      // The body is the agent's first name (addon/workspace/claims.py).
+      return t("event_agent_joined", {name: payload.body || ""});
+    }
+    if (payload.kind === "event" && payload.event_type === "chat_transferred") {
+      return t("event_chat_transferred", {detail: payload.body || ""});
     }
     return payload.body || "";
   };

@@ -24,6 +24,17 @@
       // Before the messages are drawn, so that the proposed one shows its buttons.
       SupportChat.solution.attach(view, conversation, role);
     }
+    if (SupportChat.unread) {
+      // Before the messages are drawn, so that the first unread one gets its separator.
+      SupportChat.unread.attach(view, conversation, role);
+    }
+    if (SupportChat.transcript) {
+      SupportChat.transcript.attach(view, conversation, role, projectKey);
+    }
+    if (SupportChat.attachments) {
+      // Before the messages are drawn, so that their files show as thumbnails and links.
+      SupportChat.attachments.attach(view, conversation, role);
+    }
     (conversation.messages || []).forEach(function (payload) {
       channel.lastSeq = Math.max(channel.lastSeq, payload.seq || 0);
       view.upsert(payload);
@@ -34,6 +45,14 @@
     }
     if (SupportChat.sla) {
       SupportChat.sla.attach(view, conversation, role);
+    }
+    if (SupportChat.moves) {
+      // After readOnly, which the move box keeps: it hides the reply box only when a move closes the chat.
+      SupportChat.moves.attach(view, conversation, role, projectKey);
+    }
+    if (SupportChat.canned) {
+      // Agents type "/" and a shortcut in the reply box for the team's saved replies.
+      SupportChat.canned.attach(view, conversation, role, projectKey);
     }
     channel.on("message", resize);
     channel.on("error", function (frame) {

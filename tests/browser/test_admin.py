@@ -168,7 +168,7 @@ def test_admin_solution_workflow_settings(browser, admin_addon, jira_site):
     solution_status.select_option("Closed")
     admin.get_by_label("Résolution de la demande validée").fill("Won't Do")
     reopen_status.select_option("In Progress")
-    admin.get_by_role("button", name="Enregistrer les réglages").click()
+    admin.get_by_role("button", name="Enregistrer les réglages", exact=True).click()
     expect(admin.locator("[data-site-settings-status]")).to_have_text("Réglages enregistrés.")
 
     page.reload()
@@ -176,11 +176,45 @@ def test_admin_solution_workflow_settings(browser, admin_addon, jira_site):
     expect(admin.get_by_label("Résolution de la demande validée")).to_have_value("Won't Do")
     expect(reopen_status).to_have_value("In Progress")
     solution_status.select_option("")
-    admin.get_by_role("button", name="Enregistrer les réglages").click()
+    admin.get_by_role("button", name="Enregistrer les réglages", exact=True).click()
     expect(admin.locator("[data-site-settings-status]")).to_have_text("Réglages enregistrés.")
     with admin_addon.app.app_context():
         settings = get_settings(get_installation(admin_addon.client_key).id)
     assert settings["solution_status"] is None
     assert settings["solution_resolution"] == "Won't Do"
     assert settings["reopen_status"] == "In Progress"
+    context.close()
+
+
+def test_admin_workspace_settings(browser, admin_addon, jira_site):
+    # Routing by product area and canned replies are saved, refused with the server's reason, and reloaded.
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{jira_site.url}/login?as=admin-lea&next={ADMIN_PAGE}")
+    admin = page.frame_locator(ADMIN_FRAME)
+    expect(admin.locator("[data-workspace-settings][data-wsa-ready='true']")).to_have_count(1)
+
+    admin.get_by_label("Groupe Jira du domaine Production").fill("support-production")
+    admin.get_by_label("Discussions simultanées par technicien, au plus").fill("0")
+    admin.get_by_role("button", name="Enregistrer le routage").click()
+    expect(admin.locator("[data-wsa-routing-status]")).to_contain_text("max_chats_per_agent")
+    admin.get_by_label("Discussions simultanées par technicien, au plus").fill("2")
+    admin.get_by_role("button", name="Enregistrer le routage").click()
+    expect(admin.locator("[data-wsa-routing-status]")).to_have_text("Routage enregistré.")
+
+    admin.get_by_role("button", name="Ajouter une réponse type").click()
+    admin.get_by_label("Raccourci").fill("merci")
+    admin.get_by_label("Titre", exact=True).fill("Remerciement")
+    admin.get_by_label("Texte en français").fill("Merci {prenom} pour votre retour sur {demande}.")
+    admin.get_by_role("button", name="Enregistrer les réponses types").click()
+    expect(admin.locator("[data-wsa-canned-status]")).to_have_text("Réponses types enregistrées.")
+
+    page.reload()
+    expect(admin.get_by_label("Groupe Jira du domaine Production")).to_have_value("support-production")
+    expect(admin.get_by_label("Raccourci")).to_have_value("merci")
+    with admin_addon.app.app_context():
+        settings = get_settings(get_installation(admin_addon.client_key).id)
+    assert settings["chat_routing"]["max_chats_per_agent"] == 2
+    assert settings["canned_replies"][0]["body_fr"] == "Merci {prenom} pour votre retour sur {demande}."
     context.close()

@@ -154,7 +154,10 @@ def test_chat_journey(browser, jira_site, chat_addon, artifacts_dir):
     assert serious_violations(frame_of(agent, GLANCE_FRAME)) == []
 
     # At 320 px the glance still fits without horizontal scrolling and keeps its reply box.
-    agent.locator(GLANCE_FRAME).evaluate("frame => { frame.style.width = '320px'; }")
+    # The panel around the frame is narrowed, not the frame: the frame's auto-resize sets its own
+    # width back to 100% whenever its height changes.
+    agent.locator(GLANCE_FRAME).evaluate(
+        "frame => { frame.parentElement.style.width = '320px'; frame.parentElement.style.padding = '0'; }")
     frame_of(agent, GLANCE_FRAME).wait_for_function("document.documentElement.scrollWidth <= 320")
     expect(glance.get_by_label("Écrire un message")).to_be_visible()
     agent.locator(GLANCE_FRAME).screenshot(path=str(artifacts_dir / "chat-agent-glance-320px.png"))

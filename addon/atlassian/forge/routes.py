@@ -7,12 +7,13 @@ deliveries and rejects non-JSON error bodies. Every error here is JSON, whatever
 
 import logging
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ...errors import AddonError
-from . import tenants
+from . import events, tenants
 from .fit import forge_remote
+from .tenancy import installation_for
 from .keys import ForgeKeySets
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,54 @@ def pre_uninstall():
     return jsonify({"ok": True})
 
 
+@bp.post("/events")
+@forge_remote(kind="event")
+def product_event():
+    """Store a Jira product event (a comment created, edited or deleted, or an issue updated) in the
+    webhook inbox and return 200 at once. The sync handlers process it in the background."""
+    event, retry_context = events.unwrap(request.get_json(force=True, silent=True))
+    event_type = event["eventType"]
+    installation = g.forge_installation
+    context = f"Forge event {event_type} for installation {installation.installation_id}"
+    if retry_context:
+        log.info("%s is a retry: %s", context, _retry_summary(retry_context))
+    if not installation.is_active:
+        log.info("%s ignored: the installation is uninstalled", context)
+        return jsonify({"ignored": "The Forge installation is uninstalled."})
+    try:
+        translated = events.translate(event)
+    except events.Ignored as reason:
+        log.debug("%s ignored: %s", context, reason)
+        return jsonify({"ignored": f"The {reason}."})
+    tenant = installation_for(installation)
+    if tenant is None or not tenant.is_active:
+        # A site gets its tenant at its first call from a UI module, and no chat exists before that.
+        log.info("%s on %s ignored: the site has no active tenant", context, translated.issue_key)
+        return jsonify({"ignored": "The site has no active tenant yet."})
+
+    event_id = events.receive(tenant.client_key, translated)
+    if event_id is None:
+        log.info("%s on %s (client_key %s): duplicate, already stored", context, translated.issue_key,
+                 tenant.client_key)
+        return jsonify({"ok": True, "duplicate": True})
+    log.info("%s on %s (client_key %s) stored as webhook event %s", context, translated.issue_key,
+             tenant.client_key, event_id)
+    return jsonify({"ok": True})
+
+
+def _retry_summary(retry_context):
+    # retryContext carries retryCount, retryReason and retryData (always null for remotes); the first two are logged.
+    return f"retryCount {retry_context.get('retryCount')!r}, retryReason {str(retry_context.get('retryReason'))[:80]!r}"
+
+
 @bp.post("/scheduled")
 @forge_remote(kind="schedule")
 def scheduled():
-    """Acknowledge the hourly scheduled trigger, whose token the decorator has already stored."""
-    # TODO: reconcile chats with Jira here once the Forge Jira client exists.
+    """Acknowledge the hourly scheduled trigger, whose token the decorator has already stored, and
+    start a reconcile sweep of the site in the background."""
+    tenant = installation_for(g.forge_installation)
+    if tenant is not None and tenant.is_active:
+        events.start_sweep(tenant.client_key)
     return jsonify({"ok": True})
 
 

@@ -156,6 +156,7 @@ def upsert_from_call(call):
                     session.add(installation)
                     log.info("New Forge installation %s on cloud %s", call.installation_id, call.cloud_id)
                 _apply_call(session, installation, call, encrypted_token, token_expires_at)
+            _sync_tenant(installation)
             return installation
         except IntegrityError:
             if attempt == 2:
@@ -193,7 +194,7 @@ def _connect_installation_id(session, site_url):
         return None
     return session.scalar(
         select(Installation.id)
-        .where(Installation.base_url == site_url.rstrip("/"))
+        .where(Installation.base_url == site_url.rstrip("/"), Installation.platform == "connect")
         .order_by(Installation.id.desc())
         .limit(1)
     )
@@ -209,6 +210,7 @@ def mark_installed(installation_id):
             installation.status = "installed"
             installation.installed_at = utcnow()
             installation.uninstalled_at = None
+    _sync_tenant(installation)
     return installation
 
 
@@ -221,7 +223,15 @@ def mark_uninstalled(call):
         if installation.is_active:
             installation.status = "uninstalled"
             installation.uninstalled_at = utcnow()
+    _sync_tenant(installation)
     return installation
+
+
+def _sync_tenant(installation):
+    # Creates the tenant row of a Forge-only site once its URL is known, and keeps its status.
+    from .tenancy import installation_for
+
+    installation_for(installation)
 
 
 def system_token_of(installation, now=None):

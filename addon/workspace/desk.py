@@ -1,0 +1,82 @@
+"""The dashboard's lists: chats waiting for this agent, chats this agent holds, and every open chat.
+
+A chat waits for an agent when its current offer names them, or when the offer found no agent
+online and the agent belongs to the chat's group with room for one more chat. Chats that started before routing existed have
+no routing row and wait for every agent.
+"""
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..access.models import Subscription
+from ..chat.models import Conversation, ConversationState
+from ..settings import get_settings
+from . import routing
+from .claims import routing_view
+from .models import ChatRouting, RoutingState
+
+# The dashboard shows at most this many chats per list; the oldest open chats come first.
+LIST_LIMIT = 200
+
+
+def _database():
+    return current_app.extensions["database"]
+
+
+def open_chats(installation_id, project_key):
+    """Return [(conversation, routing row or None)] of the project's open chats, oldest first."""
+    rows = _database().session.execute(
+        select(Conversation, ChatRouting)
+        .outerjoin(ChatRouting, ChatRouting.conversation_id == Conversation.id)
+        .where(Conversation.installation_id == installation_id, Conversation.project_key == project_key,
+               Conversation.state == ConversationState.OPEN)
+        .order_by(Conversation.created_at)
+        .limit(LIST_LIMIT)
+    ).all()
+    return [(conversation, row) for conversation, row in rows]
+
+
+def waits_for(installation, row, account_id, full=False):
+    """Tell whether an unclaimed chat (its routing `row`, or None) is offered to `account_id`.
+
+    An agent at their chat limit (`full`) gets no chat that no agent was offered, because the
+    router would not offer one to them either.
+    """
+    if row is not None and row.state != RoutingState.OFFERED:
+        return False
+    if row is not None and row.offered_to:
+        return account_id in row.offered_to
+    if full:
+        return False
+    return row is None or routing.is_member(installation, account_id, row.group_name)
+
+
+def organization_names(installation_id, organization_ids):
+    ids = [value for value in set(organization_ids) if value]
+    if not ids:
+        return {}
+    return dict(_database().session.execute(
+        select(Subscription.organization_id, Subscription.organization_name)
+        .where(Subscription.installation_id == installation_id, Subscription.organization_id.in_(ids))
+    ).all())
+
+
+def lists_for(viewer, installation, project_key, describe):
+    """Return {"unclaimed", "mine", "all"} for the agent `viewer`; `describe(conversation)` gives each
+    chat's JSON (the chat API's form), to which the routing and organisation are added."""
+    chats = open_chats(viewer.installation_id, project_key)
+    full = not routing.has_capacity(_database().session, viewer.installation_id, viewer.account_id,
+                                    routing.routing_of(get_settings(viewer.installation_id))["max_chats_per_agent"])
+    names = organization_names(viewer.installation_id, [c.organization_id for c, _row in chats])
+    lists = {"unclaimed": [], "mine": [], "all": []}
+    for conversation, row in chats:
+        item = describe(conversation)
+        item["routing"] = routing_view(row)
+        item["organization_name"] = names.get(conversation.organization_id)
+        lists["all"].append(item)
+        if row is not None and row.state == RoutingState.CLAIMED:
+            if row.assignee_account_id == viewer.account_id:
+                lists["mine"].append(item)
+        elif waits_for(installation, row, viewer.account_id, full):
+            lists["unclaimed"].append(item)
+    return lists

@@ -1,0 +1,258 @@
+"""Which agents a new chat goes to: the product area's group, online, under their chat limit.
+
+The site's `chat_routing` setting maps each product area of the start form to a Jira group (and
+optionally an assignee to offer it to first, and the JSM queue the dashboard links to). A new chat
+is offered at once to every agent of that group who is available and holds fewer open chats than
+the limit; when no agent claims it within `reoffer_after_secs`, the sweeper offers it again to
+whoever is eligible then (the job in jobs.py). Group members come from Jira and are cached for a minute.
+"""
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..atlassian.jira_client import jira_client_for
+from ..atlassian.jira_errors import JiraError
+from ..cache import TTLCache
+from ..chat.models import Conversation, ConversationState
+from ..errors import InvalidInput
+from ..models import utcnow
+from .models import AgentPresence, ChatRouting, PresenceStatus, RoutingState
+
+log = logging.getLogger(__name__)
+
+# An agent whose dashboard or panel has not called in for this long counts as away.
+PRESENCE_TIMEOUT = timedelta(seconds=90)
+GROUP_CACHE_SECS = 60
+
+DEFAULT_ROUTING = {
+    # Product area -> {"group": Jira group name, "assignee": accountId or None, "queue_id": JSM queue id or None}.
+    "areas": {},
+    # The group of areas without a rule; None offers those chats to every agent of the desk.
+    "default_group": None,
+    "reoffer_after_secs": 120,
+    "max_chats_per_agent": 3,
+}
+
+_AREA_KEYS = {"group", "assignee", "queue_id"}
+
+
+def _database():
+    return current_app.extensions["database"]
+
+
+def _text_or_none(value, where, max_chars=255):
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value.strip()) > max_chars:
+        raise InvalidInput(
+            f"{where} doit être un texte d'au plus {max_chars} caractères, reçu {str(value)[:40]!r}. "
+            f"/ {where} must be a text of at most {max_chars} characters, got {str(value)[:40]!r}."
+        )
+    return value.strip() or None
+
+
+def _bounded_int(value, where, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(
+            f"{where} doit être un entier entre {low} et {high}, reçu {str(value)[:40]!r}. "
+            f"/ {where} must be a whole number from {low} to {high}, got {str(value)[:40]!r}."
+        )
+    return value
+
+
+def clean_routing(value):
+    """Validate a `chat_routing` setting sent by an admin and return it in its stored form."""
+    if not isinstance(value, dict):
+        raise InvalidInput("Le routage doit être un objet JSON. / Routing must be a JSON object.")
+    unknown = set(value) - set(DEFAULT_ROUTING)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise InvalidInput(f"Clés de routage inconnues : {names}. / Unknown routing keys: {names}.")
+    merged = {**DEFAULT_ROUTING, **value}
+    areas = merged["areas"]
+    if not isinstance(areas, dict):
+        raise InvalidInput("areas doit associer un domaine à une règle. / areas must map a product area to a rule.")
+    cleaned_areas = {}
+    for area, rule in areas.items():
+        where = f"areas[{area!r}]"
+        if not isinstance(rule, dict) or set(rule) - _AREA_KEYS:
+            raise InvalidInput(
+                f"{where} doit être un objet avec group, assignee et queue_id. "
+                f"/ {where} must be an object with group, assignee and queue_id."
+            )
+        cleaned_areas[area] = {
+            "group": _text_or_none(rule.get("group"), f"{where}.group"),
+            "assignee": _text_or_none(rule.get("assignee"), f"{where}.assignee", 128),
+            "queue_id": _text_or_none(rule.get("queue_id"), f"{where}.queue_id", 40),
+        }
+    return {
+        "areas": cleaned_areas,
+        "default_group": _text_or_none(merged["default_group"], "default_group"),
+        "reoffer_after_secs": _bounded_int(merged["reoffer_after_secs"], "reoffer_after_secs", 10, 86_400),
+        "max_chats_per_agent": _bounded_int(merged["max_chats_per_agent"], "max_chats_per_agent", 1, 50),
+    }
+
+
+def routing_of(settings):
+    """Return the site's routing, defaults filled in."""
+    return {**DEFAULT_ROUTING, **(settings.get("chat_routing") or {})}
+
+
+def rule_for(routing, product_area):
+    """Return the rule of `product_area`: {"group", "assignee", "queue_id"}, from the area or the default group."""
+    rule = routing["areas"].get(product_area or "")
+    if rule and rule.get("group"):
+        return rule
+    return {"group": routing["default_group"], "assignee": (rule or {}).get("assignee"),
+            "queue_id": (rule or {}).get("queue_id")}
+
+
+# -- group members --------------------------------------------------------------------------------
+
+def _group_cache():
+    caches = current_app.extensions.setdefault("access_caches", {})
+    if "workspace_groups" not in caches:
+        caches["workspace_groups"] = TTLCache(GROUP_CACHE_SECS)
+    return caches["workspace_groups"]
+
+
+def group_members(installation, group_name):
+    """Return the accountIds of the active members of a Jira group (cached a minute)."""
+
+    def fetch():
+        members, start = [], 0
+        with jira_client_for(installation) as jira:
+            while True:
+                page = jira.request("GET", "/rest/api/3/group/member", params={
+                    "groupname": group_name, "startAt": start, "maxResults": 50,
+                    "includeInactiveUsers": "false",
+                }) or {}
+                values = page.get("values") or []
+                members.extend(user["accountId"] for user in values if user.get("accountId"))
+                if page.get("isLast", True) or not values:
+                    return frozenset(members)
+                start += len(values)
+
+    return _group_cache().get_or_compute((installation.id, group_name), fetch)
+
+
+def is_member(installation, account_id, group_name):
+    if group_name is None:
+        return True
+    try:
+        return account_id in group_members(installation, group_name)
+    except JiraError as error:
+        log.warning("Could not read group %s on %s: %s", group_name, installation.client_key, error)
+        return False
+
+
+# -- load and eligibility -------------------------------------------------------------------------
+
+def open_chat_counts(session, installation_id, account_ids=None):
+    """Return {accountId: open chats held}, for the given agents or all of them."""
+    statement = (
+        select(ChatRouting.assignee_account_id, func.count())
+        .join(Conversation, Conversation.id == ChatRouting.conversation_id)
+        .where(ChatRouting.installation_id == installation_id,
+               ChatRouting.state == RoutingState.CLAIMED,
+               Conversation.state == ConversationState.OPEN)
+        .group_by(ChatRouting.assignee_account_id)
+    )
+    if account_ids is not None:
+        statement = statement.where(ChatRouting.assignee_account_id.in_(list(account_ids)))
+    return dict(session.execute(statement).all())
+
+
+def online_agents(session, installation_id, now=None):
+    """Return the presence rows of agents available now (status available, seen recently)."""
+    now = now or utcnow()
+    return list(session.execute(
+        select(AgentPresence).where(
+            AgentPresence.installation_id == installation_id,
+            AgentPresence.status == PresenceStatus.AVAILABLE,
+            AgentPresence.seen_at >= now - PRESENCE_TIMEOUT,
+        )
+    ).scalars())
+
+
+def eligible_agents(session, installation, group_name, max_chats, now=None):
+    """Return the accountIds a chat of `group_name` may be offered to, the least loaded first."""
+    online = online_agents(session, installation.id, now)
+    if group_name is not None:
+        try:
+            members = group_members(installation, group_name)
+        except JiraError as error:
+            # Without the member list no agent can be chosen; the chat waits for the next offer round.
+            log.warning("Could not read group %s on %s: %s", group_name, installation.client_key, error)
+            return []
+        online = [agent for agent in online if agent.account_id in members]
+    load = open_chat_counts(session, installation.id, [agent.account_id for agent in online])
+    eligible = [agent for agent in online if load.get(agent.account_id, 0) < max_chats]
+    eligible.sort(key=lambda agent: (load.get(agent.account_id, 0), agent.account_id))
+    return [agent.account_id for agent in eligible]
+
+
+def has_capacity(session, installation_id, account_id, max_chats):
+    return open_chat_counts(session, installation_id, [account_id]).get(account_id, 0) < max_chats
+
+
+def support_available(session, installation, group_name=None, max_chats=None, now=None):
+    """Tell whether an agent of `group_name` (any agent when None) could take a new chat now."""
+    max_chats = max_chats if max_chats is not None else DEFAULT_ROUTING["max_chats_per_agent"]
+    return bool(eligible_agents(session, installation, group_name, max_chats, now))
+
+
+# -- offers ---------------------------------------------------------------------------------------
+
+# The default of `offer`'s group: the rule of the chat's product area (None means every agent).
+AREA_GROUP = object()
+
+
+def offer(session, installation, conversation, routing, *, group_name=AREA_GROUP, prefer=None, now=None):
+    """Offer `conversation` to the eligible agents of its group; create or update its routing row.
+
+    `group_name` defaults to the rule of the chat's product area. `prefer` is an accountId, such as
+    the area's assignee or a transfer's target; when eligible, it gets the offer alone. Return the row.
+    """
+    now = now or utcnow()
+    rule = rule_for(routing, conversation.product_area)
+    if group_name is AREA_GROUP:
+        group_name = rule["group"]
+    prefer = prefer or rule.get("assignee")
+    targets = eligible_agents(session, installation, group_name, routing["max_chats_per_agent"], now)
+    if prefer and prefer in targets:
+        targets = [prefer]
+
+    row = session.get(ChatRouting, conversation.id, with_for_update=True, populate_existing=True)
+    if row is None:
+        row = ChatRouting(conversation_id=conversation.id, installation_id=installation.id, offer_round=0)
+        session.add(row)
+    row.group_name = group_name
+    row.state = RoutingState.OFFERED
+    row.offered_to = targets
+    row.offer_round = (row.offer_round or 0) + 1
+    row.offered_at = now
+    row.reoffer_at = now + timedelta(seconds=routing["reoffer_after_secs"])
+    row.assignee_account_id = None
+    row.assignee_name = None
+    row.claimed_at = None
+    session.flush()
+    log.info("Chat %s offered to %d agent(s) of group %s (round %d)",
+             conversation.issue_key, len(targets), group_name or "*", row.offer_round)
+    return row
+
+
+def due_offers(session, now=None, limit=200):
+    """Return the routing rows of unclaimed open chats whose re-offer time has come."""
+    now = now or utcnow()
+    return list(session.execute(
+        select(ChatRouting)
+        .join(Conversation, Conversation.id == ChatRouting.conversation_id)
+        .where(ChatRouting.state == RoutingState.OFFERED, ChatRouting.reoffer_at <= now,
+               Conversation.state == ConversationState.OPEN)
+        .order_by(ChatRouting.reoffer_at)
+        .limit(limit)
+    ).scalars())
