@@ -103,6 +103,21 @@ def test_mail_move_rejects_key_user(chat_site):
     assert "e-mail" in response.json()["error"]["message"]
 
 
+def test_mail_move_rejects_key_user_files(chat_site):
+    # A file is a message too: the closed chat refuses it, and an agent's file still goes through.
+    conversation = chat_site.start_chat(CUSTOMER)
+    assert move(chat_site, conversation["id"], "mail").status_code == 201
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+    refused = chat_site.api("POST", f"/chats/{conversation['id']}/attachments", CUSTOMER,
+                            files={"file": ("capture.png", png, "image/png")})
+    assert refused.status_code == 409
+    assert error_code(refused) == "chat_moved"
+    sent = chat_site.api("POST", f"/chats/{conversation['id']}/attachments", AGENT,
+                         files={"file": ("capture.png", png, "image/png")})
+    assert sent.status_code == 201, sent.text
+
+
 def test_mail_move_agent_reply_public(chat_site, jira_site):
     conversation = chat_site.start_chat(CUSTOMER)
     assert move(chat_site, conversation["id"], "mail").status_code == 201

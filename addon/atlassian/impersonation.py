@@ -72,7 +72,32 @@ class TokenCache:
             return self._fetch_locks.setdefault(key, threading.Lock())
 
 
-class UserTokens:
+class CachedTokens:
+    """Per-user tokens fetched once and kept in a TokenCache until shortly before they expire.
+
+    Subclasses set `_cache` and define `_key(account_id)` and `_request_token(account_id)`, which
+    returns (token, lifetime in seconds). This is the `token_for` / `forget` interface that
+    jira_auth.BearerAuth expects. One thread at a time fetches the token of one key.
+    """
+
+    def token_for(self, account_id):
+        key = self._key(account_id)
+        token = self._cache.get(key)
+        if token:
+            return token
+        with self._cache.fetch_lock(key):
+            token = self._cache.get(key)
+            if token:
+                return token
+            token, lifetime_secs = self._request_token(account_id)
+            self._cache.put(key, token, lifetime_secs)
+            return token
+
+    def forget(self, account_id):
+        self._cache.drop(self._key(account_id))
+
+
+class UserTokens(CachedTokens):
     """Impersonation tokens for the users of one installation."""
 
     def __init__(self, *, installation, shared_secret, token_url, session, cache,
@@ -90,22 +115,6 @@ class UserTokens:
         self._session = session
         self._cache = cache
         self.scopes = tuple(scopes)
-
-    def token_for(self, account_id):
-        key = self._key(account_id)
-        token = self._cache.get(key)
-        if token:
-            return token
-        with self._cache.fetch_lock(key):
-            token = self._cache.get(key)
-            if token:
-                return token
-            token, lifetime_secs = self._request_token(account_id)
-            self._cache.put(key, token, lifetime_secs)
-            return token
-
-    def forget(self, account_id):
-        self._cache.drop(self._key(account_id))
 
     def _key(self, account_id):
         return (self._client_key, account_id, self.scopes)

@@ -99,10 +99,14 @@ class JiraClient:
                 session=self._token_session,
             )
             auth = BearerAuth(tokens, account_id)
-        self.session = settings.session(self.site, auth)
+        self._bind(settings.session(self.site, auth), settings)
 
+    def _bind(self, session, settings):
+        """Use `session` for every call, through atlassian-python-api's Jira and ServiceDesk."""
+        self.session = session
+        # Retries and rate limits are JiraSession's; the library must not retry on its own.
         library_options = {
-            "session": self.session,
+            "session": session,
             "timeout": ceil(settings.timeout_secs),
             "cloud": True,
             "backoff_and_retry": False,

@@ -85,6 +85,34 @@ def insert_message(session, conversation, *, human_agent=False, **fields):
     return message
 
 
+def insert_viewer_message(session, conversation, viewer, *, client_message_id, visibility, body,
+                          event_type=None):
+    """Store what `viewer` typed or sent in the chat, to be traced on the request by the outbox.
+
+    Refuses a key user whose conversation moved out of the chat (addon.chat.moves). Call it under
+    the conversation's lock, after `can_write`.
+    """
+    from .moves import check_chat_open  # moves imports this module
+
+    check_chat_open(session, viewer, conversation)
+    return insert_message(
+        session, conversation,
+        client_message_id=client_message_id,
+        author_account_id=viewer.account_id,
+        author_role=viewer.role,
+        author_name=viewer.display_name,
+        visibility=visibility,
+        kind=MessageKind.MESSAGE,
+        event_type=event_type,
+        body=body,
+        origin=Origin.CHAT,
+        sync_state=SyncState.PENDING,
+        next_sync_at=utcnow(),
+        # Agents in the chat are people signed in to Jira; app users never use the chat.
+        human_agent=viewer.is_agent,
+    )
+
+
 def can_write(viewer, conversation):
     """Tell whether `viewer` may write in `conversation`, beyond seeing it.
 
@@ -141,24 +169,8 @@ def post_message(viewer, conversation_id, body, *, visibility=Visibility.PUBLIC,
         existing = find_by_client_id(session, conversation.id, client_message_id)
         if existing is not None:
             return existing, False
-        from .moves import check_chat_open  # moves imports this module
-
-        check_chat_open(session, viewer, conversation)
-        message = insert_message(
-            session, conversation,
-            client_message_id=client_message_id,
-            author_account_id=viewer.account_id,
-            author_role=viewer.role,
-            author_name=viewer.display_name,
-            visibility=visibility,
-            kind=MessageKind.MESSAGE,
-            body=body,
-            origin=Origin.CHAT,
-            sync_state=SyncState.PENDING,
-            next_sync_at=utcnow(),
-            # Agents in the chat are people signed in to Jira; app users never use the chat.
-            human_agent=viewer.is_agent,
-        )
+        message = insert_viewer_message(session, conversation, viewer, client_message_id=client_message_id,
+                                        visibility=visibility, body=body)
         payload = fanout.message_payload(conversation, message)
 
     log.debug("Message %s stored in conversation %s (seq %s)", message.id, conversation_id, message.seq)

@@ -21,13 +21,13 @@ from .actions import (
     can_write,
     database,
     find_by_client_id,
-    insert_message,
+    insert_viewer_message,
     lock_conversation,
     wake_outbox,
 )
 from .attachments_models import AttachmentSyncState, ChatAttachment
 from .attachments_types import Limits, check_file, clean_filename, size_text
-from .models import Message, MessageKind, Origin, SyncState, Visibility
+from .models import Message, Visibility
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +70,10 @@ def upload(viewer, conversation_id, filename, declared_type, data, *, visibility
         existing = find_by_client_id(session, conversation.id, client_message_id)
         if existing is not None:
             return existing, attachment_of(existing.id), False
-        message = insert_message(
-            session, conversation,
-            client_message_id=client_message_id,
-            author_account_id=viewer.account_id,
-            author_role=viewer.role,
-            author_name=viewer.display_name,
-            visibility=visibility,
-            kind=MessageKind.MESSAGE,
+        message = insert_viewer_message(
+            session, conversation, viewer, client_message_id=client_message_id, visibility=visibility,
             event_type=ATTACHMENT_EVENT_TYPE,
             body=COMMENT_TEXT.format(filename=filename, size=size_text(len(data), "fr")),
-            origin=Origin.CHAT,
-            sync_state=SyncState.PENDING,
-            next_sync_at=utcnow(),
-            human_agent=viewer.is_agent,
         )
         attachment = ChatAttachment(
             conversation_id=conversation.id, message_id=message.id,

@@ -16,13 +16,11 @@ The same JiraSession applies the timeout, the retry and 429 policy, and raises J
 """
 
 import logging
-from math import ceil
 from urllib.parse import urlsplit
 
-from atlassian import Jira, ServiceDesk
 from flask import current_app, g, has_app_context
 
-from ..impersonation import DEFAULT_SCOPES, REFUSAL_STATUSES
+from ..impersonation import DEFAULT_SCOPES, REFUSAL_STATUSES, CachedTokens
 from ..jira_auth import BearerAuth
 from ..jira_client import JiraClient, JiraSettings
 from ..jira_errors import ImpersonationRefused, JiraError, JiraUnavailable
@@ -129,11 +127,8 @@ class CallUserTokenAuth(SystemTokenAuth):
         return "<CallUserTokenAuth>"
 
 
-class OfflineUserTokens:
-    """Offline user tokens of one Forge installation, from `offlineUserAuthToken`, cached.
-
-    Has the `token_for` / `forget` interface that jira_auth.BearerAuth expects.
-    """
+class OfflineUserTokens(CachedTokens):
+    """Offline user tokens of one Forge installation, from `offlineUserAuthToken`, cached."""
 
     def __init__(self, *, forge_installation, session, cache):
         self._installation_id = forge_installation.installation_id
@@ -141,22 +136,6 @@ class OfflineUserTokens:
         self._graphql_url = gateway_base(forge_installation) + GRAPHQL_PATH
         self._session = session
         self._cache = cache
-
-    def token_for(self, account_id):
-        key = self._key(account_id)
-        token = self._cache.get(key)
-        if token:
-            return token
-        with self._cache.fetch_lock(key):
-            token = self._cache.get(key)
-            if token:
-                return token
-            token, ttl_secs = self._request_token(account_id)
-            self._cache.put(key, token, ttl_secs)
-            return token
-
-    def forget(self, account_id):
-        self._cache.drop(self._key(account_id))
 
     def _key(self, account_id):
         return ("forge-offline", self._installation_id, account_id)
@@ -256,17 +235,7 @@ class ForgeJiraClient(JiraClient):
             tokens = OfflineUserTokens(forge_installation=forge_installation, session=self._token_session,
                                        cache=settings.token_cache)
             auth = BearerAuth(tokens, account_id)
-        self.session = settings.session(self.site, auth)
-
-        library_options = {
-            "session": self.session,
-            "timeout": ceil(settings.timeout_secs),
-            "cloud": True,
-            "backoff_and_retry": False,
-            "retry_with_header": False,
-        }
-        self.jira = Jira(url=self.site, api_version="3", **library_options)
-        self.service_desk = ServiceDesk(url=self.site, **library_options)
+        self._bind(settings.session(self.site, auth), settings)
 
     def as_user(self, account_id, scopes=DEFAULT_SCOPES):
         """The same client acting as the user `account_id`.
