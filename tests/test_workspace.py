@@ -265,6 +265,7 @@ def test_desk_lists_follow_groups_and_claims(chat_site):
     assert item["organization_name"]
     assert item["routing"]["group"] == "support-finance"
     assert item["sla"] is not None and "unread" in item
+    assert item["customer_connected"] is False  # Alice started the chat over HTTP and opened no socket
     assert {member["account_id"] for member in hugo["team"]} >= {CAMILLE, HUGO}
 
     claim(chat_site, sales["id"], HUGO)
@@ -320,3 +321,20 @@ def test_canned_reply_filled_for_the_chat(chat_site):
     assert fallback.json()["text"] == "Videz le cache, Alice <b>puis</b> relancez."
     assert chat_site.api("GET", f"/chats/{conversation['id']}/canned-replies/nope", CAMILLE).status_code == 404
     assert chat_site.api("GET", f"/chats/{conversation['id']}/canned-replies/cache", CUSTOMER).status_code == 403
+
+
+def test_customer_presence_follows_socket_and_long_poll(chat_site):
+    conversation = start(chat_site)
+    assert desk_of(chat_site, CAMILLE)["lists"]["all"][0]["customer_connected"] is False
+
+    chat_site.api("GET", f"/chats/{conversation['id']}/poll?after=0", CUSTOMER)
+    assert desk_of(chat_site, CAMILLE)["lists"]["all"][0]["customer_connected"] is True
+
+    app = chat_site.server.app
+    with Session(app.extensions["database"].engine) as session:
+        from addon.chat.models import Conversation
+
+        row = session.get(Conversation, conversation["id"])
+        row.customer_seen_at = utcnow() - timedelta(minutes=2)
+        session.commit()
+    assert desk_of(chat_site, CAMILLE)["lists"]["all"][0]["customer_connected"] is False

@@ -90,6 +90,8 @@ class Conversation(Base):
     jira_status: Mapped[str | None] = mapped_column(String(120))
     # Highest `seq` given to a message of this conversation; incremented under a row lock.
     last_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # When a key user's socket or long-poll last showed the conversation open (addon.workspace.presence).
+    customer_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow,
                                                  onupdate=utcnow)

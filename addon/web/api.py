@@ -32,6 +32,7 @@ from ..chat.solution_records import solution_view
 from ..errors import AddonError, InvalidInput
 from ..settings import get_settings
 from ..sla.live import poll_frame, sla_view
+from ..workspace.presence import mark_customer_seen
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -290,6 +291,9 @@ def poll(conversation_id):
     # The SLA version the client shows; a client that sends none gets no SLA frame.
     sla_version = request.args.get("sla")
     require_writer(viewer, conversation)
+    if not viewer.is_agent:
+        # A key user on the long-poll fallback is as present as one with a socket.
+        mark_customer_seen([conversation.id])
 
     def check():
         # Live delivery stops for a key user removed, or whose subscription ended, while waiting.

@@ -23,6 +23,8 @@ from ..chat.access import access_conversation, require_key_user, require_writer,
 from ..chat.actions import database, post_message
 from ..chat.models import Visibility
 from ..errors import AddonError, AuthenticationError, InvalidInput, NotFound, PermissionDenied
+from ..models import utcnow
+from ..workspace.presence import CUSTOMER_MARK_EVERY, mark_customer_seen
 from . import ws_solution
 from .api import localize
 
@@ -92,6 +94,8 @@ class SocketSession:
         self.project_key = None
         self.deadline = 0.0
         self.connection = None
+        # When this socket last marked its conversations seen, for a key user (workspace presence).
+        self.seen_marked_at = None
 
     def run(self):
         try:
@@ -244,12 +248,24 @@ class SocketSession:
 
     def _on_ping(self, _frame):
         self.connection.send({"type": "pong"})
+        self._mark_customer_seen()
+
+    def _mark_customer_seen(self, force=False):
+        """Tell the agents' dashboard that this key user still has their chats open."""
+        if self.viewer.is_agent:
+            return
+        now = utcnow()
+        if not force and self.seen_marked_at is not None and now - self.seen_marked_at < CUSTOMER_MARK_EVERY:
+            return
+        self.seen_marked_at = now
+        mark_customer_seen(list(self.connection.follows), now)
 
     def _on_subscribe(self, frame):
         conversation = self._conversation(frame)
         require_writer(self.viewer, conversation)
         after_seq = _whole_number(frame.get("after_seq", 0), "after_seq")
         self.hub.follow(self.connection, conversation, after_seq)
+        self._mark_customer_seen(force=True)
 
     def _on_unsubscribe(self, frame):
         self.hub.unfollow(self.connection, _whole_number(frame.get("conversation_id"), "conversation_id"))

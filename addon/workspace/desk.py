@@ -14,6 +14,7 @@ from ..settings import get_settings
 from . import routing
 from .claims import routing_view
 from .models import ChatRouting, RoutingState
+from .presence import customer_connected
 
 # The dashboard shows at most this many chats per list; the oldest open chats come first.
 LIST_LIMIT = 200
@@ -73,6 +74,7 @@ def lists_for(viewer, installation, project_key, describe):
         item = describe(conversation)
         item["routing"] = routing_view(row)
         item["organization_name"] = names.get(conversation.organization_id)
+        item["customer_connected"] = customer_connected(conversation)
         lists["all"].append(item)
         if row is not None and row.state == RoutingState.CLAIMED:
             if row.assignee_account_id == viewer.account_id:

@@ -1,17 +1,29 @@
 """Agent presence: available, busy or away, as set by the agent and kept alive by their pages.
 
-The dashboard and the issue panel call `heartbeat` while open; a presence not renewed within
+The dashboard calls `heartbeat` while open; a presence not renewed within
 routing.PRESENCE_TIMEOUT reads as away. The key user learns only whether support is available
 now, never which agent is.
+
+The other way round, a key user's socket and long-poll mark their conversation seen, so that the
+dashboard shows whether the key user is still there (`customer_connected`).
 """
 
+from datetime import timedelta
+
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..errors import InvalidInput
 from ..models import utcnow
 from . import routing
+from ..chat.models import Conversation
 from .models import AgentPresence, PresenceStatus
+
+# The chat's sockets ping every 25 s (static/chat/channel.js) and long-polls return within 25 s:
+# a key user not seen for this long has left.
+CUSTOMER_SEEN_TIMEOUT = timedelta(seconds=75)
+# A socket marks its conversations at most this often, so that pings cost one write a minute at most.
+CUSTOMER_MARK_EVERY = timedelta(seconds=30)
 
 
 def _database():
@@ -80,3 +92,24 @@ def team(installation_id):
     load = routing.open_chat_counts(session, installation_id)
     now = utcnow()
     return [{**presence_view(row, now), "open_chats": load.get(row.account_id, 0)} for row in rows]
+
+
+# -- the key user's side --------------------------------------------------------------------------
+
+def mark_customer_seen(conversation_ids, now=None):
+    """Record that a key user has these conversations open now (their socket or long-poll)."""
+    ids = [conversation_id for conversation_id in conversation_ids if conversation_id]
+    if not ids:
+        return
+    with _database().transaction() as session:
+        # updated_at is kept: it orders the chat lists by their last message, not by who looked.
+        session.execute(
+            update(Conversation).where(Conversation.id.in_(ids))
+            .values(customer_seen_at=now or utcnow(), updated_at=Conversation.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def customer_connected(conversation, now=None):
+    seen_at = conversation.customer_seen_at
+    return seen_at is not None and seen_at >= (now or utcnow()) - CUSTOMER_SEEN_TIMEOUT

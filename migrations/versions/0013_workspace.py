@@ -1,4 +1,4 @@
-"""Store agent presence and the routing state of each chat.
+"""Store agent presence, the routing state of each chat, and when its key user was last seen.
 
 Revision ID: 0013
 Revises: 0012
@@ -15,6 +15,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("conversations") as batch:
+        batch.add_column(sa.Column("customer_seen_at", sa.DateTime(timezone=True)))
     op.create_table(
         "agent_presence",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -57,3 +59,5 @@ def downgrade():
     op.drop_index("ix_chat_routing_installation_id", table_name="chat_routing")
     op.drop_table("chat_routing")
     op.drop_table("agent_presence")
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("customer_seen_at")

@@ -70,7 +70,8 @@
     item.appendChild(open);
 
     var facts = el("p", "desk-chat-facts");
-    var parts = [chat.organization_name, chat.product_area, t("desk_waiting", {minutes: minutesSince(chat.created_at)})];
+    var parts = [chat.organization_name, chat.product_area, t("desk_waiting", {minutes: minutesSince(chat.created_at)}),
+      t(chat.customer_connected ? "desk_customer_here" : "desk_customer_away")];
     if (chat.unread) {
       parts.push(t("desk_unread", {count: chat.unread}));
     }
