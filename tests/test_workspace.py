@@ -252,7 +252,7 @@ def keys(items):
 
 
 def test_desk_lists_follow_groups_and_claims(chat_site):
-    set_routing(chat_site)
+    set_routing(chat_site, areas={"Ventes": {"group": "support-finance", "queue_id": "12"}})
     presence(chat_site, CAMILLE)
     presence(chat_site, HUGO)
     sales = start(chat_site, "Ventes")
@@ -264,6 +264,7 @@ def test_desk_lists_follow_groups_and_claims(chat_site):
     [item] = hugo["lists"]["all"]
     assert item["organization_name"]
     assert item["routing"]["group"] == "support-finance"
+    assert item["queue_id"] == "12"
     assert item["sla"] is not None and "unread" in item
     assert item["customer_connected"] is False  # Alice started the chat over HTTP and opened no socket
     assert {member["account_id"] for member in hugo["team"]} >= {CAMILLE, HUGO}

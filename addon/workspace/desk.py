@@ -66,8 +66,9 @@ def lists_for(viewer, installation, project_key, describe):
     """Return {"unclaimed", "mine", "all"} for the agent `viewer`; `describe(conversation)` gives each
     chat's JSON (the chat API's form), to which the routing and organisation are added."""
     chats = open_chats(viewer.installation_id, project_key)
+    limits = routing.routing_of(get_settings(viewer.installation_id))
     full = not routing.has_capacity(_database().session, viewer.installation_id, viewer.account_id,
-                                    routing.routing_of(get_settings(viewer.installation_id))["max_chats_per_agent"])
+                                    limits["max_chats_per_agent"])
     names = organization_names(viewer.installation_id, [c.organization_id for c, _row in chats])
     lists = {"unclaimed": [], "mine": [], "all": []}
     for conversation, row in chats:
@@ -75,6 +76,7 @@ def lists_for(viewer, installation, project_key, describe):
         item["routing"] = routing_view(row)
         item["organization_name"] = names.get(conversation.organization_id)
         item["customer_connected"] = customer_connected(conversation)
+        item["queue_id"] = routing.rule_for(limits, conversation.product_area).get("queue_id")
         lists["all"].append(item)
         if row is not None and row.state == RoutingState.CLAIMED:
             if row.assignee_account_id == viewer.account_id:

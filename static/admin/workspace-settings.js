@@ -59,8 +59,11 @@
       group.appendChild(input("group", rule.group, t("wsa_group_of", {area: area})));
       var assignee = make("td");
       assignee.appendChild(input("assignee", rule.assignee, t("wsa_assignee_of", {area: area}), 128));
+      var queue = make("td");
+      queue.appendChild(input("queue_id", rule.queue_id, t("wsa_queue_of", {area: area}), 40));
       row.appendChild(group);
       row.appendChild(assignee);
+      row.appendChild(queue);
       areasBody.appendChild(row);
     });
     routingForm.elements.default_group.value = routing.default_group || "";
@@ -74,8 +77,10 @@
     Array.prototype.forEach.call(areasBody.querySelectorAll("[data-wsa-area]"), function (row) {
       var group = row.querySelector("input[name=group]").value.trim();
       var assignee = row.querySelector("input[name=assignee]").value.trim();
-      if (group || assignee) {
-        areas[row.getAttribute("data-wsa-area")] = {group: group || null, assignee: assignee || null, queue_id: null};
+      var queue = row.querySelector("input[name=queue_id]").value.trim();
+      if (group || assignee || queue) {
+        areas[row.getAttribute("data-wsa-area")] = {group: group || null, assignee: assignee || null,
+                                                    queue_id: queue || null};
       }
     });
     return {

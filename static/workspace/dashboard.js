@@ -16,6 +16,7 @@
   var t = SupportChat.i18n.t;
   var POLL_MS = 4000;
   var projectKey = root.getAttribute("data-project-key") || null;
+  var siteUrl = (root.getAttribute("data-site-url") || "").replace(/\/+$/, "");
   var query = projectKey ? {project_key: projectKey} : {};
   var listEl = root.querySelector("[data-desk-list]");
   var teamEl = root.querySelector("[data-desk-team]");
@@ -89,6 +90,14 @@
     }
     facts.textContent = parts.filter(Boolean).join(" · ");
     item.appendChild(facts);
+    if (chat.queue_id && siteUrl && projectKey) {
+      // The JSM queue the site's routing names for the chat's product area, in Jira itself.
+      var queue = el("a", "desk-chat-queue", t("desk_queue_link"));
+      queue.href = siteUrl + "/jira/servicedesk/projects/" + encodeURIComponent(projectKey) +
+        "/queues/custom/" + encodeURIComponent(chat.queue_id);
+      queue.target = "_top";
+      item.appendChild(queue);
+    }
     return item;
   }
 
