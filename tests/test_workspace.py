@@ -3,6 +3,7 @@ of the local Jira site (Camille is in support-production, Hugo in support-financ
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from addon.models import utcnow
@@ -10,10 +11,16 @@ from addon.workspace import claims
 from addon.workspace.models import AgentPresence, ChatRouting
 
 from .solution_support import CUSTOMER, events_of, issue_of
-from .wsclient import chat_site  # noqa: F401  (fixture)
+from .wsclient import serve_chat_site
 
 CAMILLE, HUGO, LEA = "agent-camille", "agent-hugo", "admin-lea"
 PROJECT = "?projectKey=SUP"
+
+
+@pytest.fixture
+def chat_site(database_url, jira_site, tmp_path):
+    """The chat, without the re-offer job: these tests run re-offers themselves, at chosen times."""
+    yield from serve_chat_site(database_url, jira_site, tmp_path, ROUTING_REOFFER_JOB=False)
 
 
 def set_routing(site, **routing):
@@ -69,6 +76,15 @@ def test_routing_settings_validated_and_stored(chat_site):
     got = chat_site.api("GET", "/admin/routing", LEA).json()
     assert got["routing"]["max_chats_per_agent"] == 2
     assert "Ventes" in got["product_areas"]
+
+
+def test_routing_settings_checked_against_jira(chat_site):
+    response = chat_site.api("PUT", "/admin/routing", LEA, json={
+        "areas": {"Achats": {"group": "groupe-inexistant", "assignee": "agent-inexistant"}}})
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "groupe-inexistant" in message and "agent-inexistant" in message
+    assert chat_site.api("GET", "/admin/routing", LEA).json()["routing"]["areas"] == {}
 
 
 def test_routing_settings_for_admins_only(chat_site):
@@ -189,10 +205,12 @@ def test_transfer_to_another_group_with_an_internal_note(chat_site, jira_site):
     assert moved["offered_to"] == [CAMILLE]
     assert issue_of(jira_site, conversation["issue_key"])["assignee"] is None
     glance = "com.atlassian.jira.issue:com.example.support-chat:chat-glance:status"
-    assert issue_of(jira_site, conversation["issue_key"])["properties"][glance]["value"]["label"] == "À prendre"
+    assert issue_of(jira_site, conversation["issue_key"])["properties"][glance]["value"] == {"label": "1"}
 
     [event] = events_of(chat_site.server.app, conversation["id"], "chat_transferred")
     assert event.visibility == "internal"
+    assert event.body == ("Discussion transférée par Hugo Bernard au groupe support-production. "
+                          "Note : Module production <b>bloqué</b>")
     seen = chat_site.api("GET", f"/chats/{conversation['id']}/messages", CUSTOMER).json()["messages"]
     assert not any(m["event_type"] == "chat_transferred" for m in seen)
     assert claim(chat_site, conversation["id"], CAMILLE).status_code == 200
@@ -206,17 +224,24 @@ def test_transfer_checks_its_target(chat_site):
     unknown = chat_site.api("POST", f"/chats/{conversation['id']}/transfer", HUGO, json={"to_group": "nope"})
     assert unknown.status_code == 400
     assert "nope" in unknown.json()["error"]["message"]
+    customer = chat_site.api("POST", f"/chats/{conversation['id']}/transfer", HUGO,
+                             json={"to_account_id": "cust-bruno"})
+    assert customer.status_code == 400
+    assert "cust-bruno" in customer.json()["error"]["message"]
 
 
 def test_transfer_to_an_agent_offers_to_that_agent(chat_site):
     set_routing(chat_site)
     presence(chat_site, HUGO)
-    presence(chat_site, LEA)
+    presence(chat_site, LEA, "busy")  # a transfer to a person reaches them even when busy
     conversation = start(chat_site)
     response = chat_site.api("POST", f"/chats/{conversation['id']}/transfer", HUGO,
                              json={"to_account_id": LEA, "note": "Pour toi"})
     assert response.status_code == 200, response.text
     assert response.json()["routing"]["offered_to"] == [LEA]
+    assert keys(desk_of(chat_site, LEA)["lists"]["unclaimed"]) == [conversation["issue_key"]]
+    [event] = events_of(chat_site.server.app, conversation["id"], "chat_transferred")
+    assert event.body == "Discussion transférée par Hugo Bernard à Léa Petit. Note : Pour toi"
 
 
 def test_unclaimed_chat_offered_again_after_the_delay(chat_site):
@@ -339,3 +364,28 @@ def test_customer_presence_follows_socket_and_long_poll(chat_site):
         row.customer_seen_at = utcnow() - timedelta(minutes=2)
         session.commit()
     assert desk_of(chat_site, CAMILLE)["lists"]["all"][0]["customer_connected"] is False
+
+
+def test_chats_moved_out_leave_lists_and_limits(chat_site):
+    set_routing(chat_site, max_chats_per_agent=1)
+    presence(chat_site, HUGO)
+    first = start(chat_site)
+    assert claim(chat_site, first["id"], HUGO).status_code == 200
+    moved = chat_site.api("POST", f"/chats/{first['id']}/moves", HUGO,
+                          json={"target": "classic_ticket", "reason": "Analyse longue"})
+    assert moved.status_code == 201, moved.text
+
+    hugo = desk_of(chat_site, HUGO)
+    assert hugo["lists"]["mine"] == [] and hugo["lists"]["all"] == []
+    # The moved chat no longer counts: the next one is offered to Hugo.
+    assert routing_of(chat_site, start(chat_site)["id"])["offered_to"] == [HUGO]
+
+
+def test_empty_offer_tried_again_soon(chat_site):
+    set_routing(chat_site, reoffer_after_secs=600)
+    conversation = start(chat_site)
+    assert routing_of(chat_site, conversation["id"])["offered_to"] == []
+    presence(chat_site, HUGO)
+    with chat_site.server.app.app_context():
+        assert claims.reoffer_due(utcnow() + timedelta(seconds=11)) == 1
+    assert routing_of(chat_site, conversation["id"])["offered_to"] == [HUGO]

@@ -140,6 +140,7 @@ def get_routing_settings():
 @require_admin
 def put_routing_settings():
     cleaned = routing.clean_routing(json_body())
+    routing.check_against_jira(g.connect.installation, cleaned)
     set_setting(g.connect.installation.id, "chat_routing", cleaned)
     return jsonify({"routing": cleaned})
 

@@ -8,6 +8,7 @@ place and is reported to the agent, because the chat must not wait for Jira.
 """
 
 import logging
+from datetime import timedelta
 from dataclasses import dataclass
 
 from flask import current_app
@@ -16,6 +17,7 @@ from ..atlassian.installations import get_active_installation
 from ..atlassian.jira_client import jira_client_for
 from ..atlassian.jira_errors import JiraError, JiraNotFound
 from ..chat import fanout
+from ..chat.access import display_name_of, is_agent
 from ..chat.actions import lock_conversation
 from ..chat.models import AuthorRole, ConversationState, Visibility
 from ..chat.solution_records import announce, record_event
@@ -101,7 +103,8 @@ def _assign_in_jira(installation, issue_key, account_id):
 
 # The Connect glance of the issue view shows this issue property as its status (a lozenge).
 GLANCE_MODULE_KEY = "chat-glance"
-GLANCE_WAITING = {"type": "lozenge", "value": {"label": "À prendre", "type": "new"}}
+# A badge rather than a word: Jira shows one label to agents of every language.
+GLANCE_WAITING = {"type": "badge", "value": {"label": "1"}}
 
 
 def _set_glance_status(installation, issue_key, status):
@@ -223,6 +226,15 @@ def transfer(viewer, conversation, *, to_account_id=None, to_group=None, note=No
         raise NotFound("Site introuvable. / Site not found.")
     if to_group and not _group_exists(installation, to_group):
         raise InvalidInput(f"Groupe Jira inconnu : {to_group!r}. / Unknown Jira group: {to_group!r}.")
+    receiver = f"au groupe {to_group}"
+    if to_account_id:
+        name = display_name_of(installation, to_account_id)
+        if name is None or not is_agent(installation, to_account_id, conversation.project_key):
+            raise InvalidInput(
+                f"{to_account_id!r} n'est pas un technicien du projet {conversation.project_key}. "
+                f"/ {to_account_id!r} is not an agent of project {conversation.project_key}."
+            )
+        receiver = f"à {name}"
 
     settings = get_settings(conversation.installation_id)
     limits = routing.routing_of(settings)
@@ -231,17 +243,18 @@ def transfer(viewer, conversation, *, to_account_id=None, to_group=None, note=No
         _require_open(locked)
         current = session.get(ChatRouting, locked.id, populate_existing=True)
         group = to_group or (current.group_name if current else None)
-        if to_account_id and not routing.is_member(installation, to_account_id, group):
-            group = None
-        row = routing.offer(session, installation, locked, limits, group_name=group, prefer=to_account_id)
-        if to_account_id and row.offered_to != [to_account_id]:
-            # The target is away or full: the note still names them, and the group gets the offer.
-            log.info("Transfer target %s of %s is not available; offered to the group", to_account_id,
-                     locked.issue_key)
+        row = routing.offer(session, installation, locked, limits, group_name=group)
+        if to_account_id:
+            # A transfer to a person goes to that person even when busy or at their limit; the group
+            # gets the chat at the next re-offer if they do not claim it.
+            row.offered_to = [to_account_id]
+            row.reoffer_at = utcnow() + timedelta(seconds=limits["reoffer_after_secs"])
         row.transferred_by_account_id = viewer.account_id
         row.transfer_note = note or None
-        target = to_group or to_account_id
-        body = f"{target}: {note}" if note else target
+        # The event is traced on the request as an internal note, worded as the add-on's other notes.
+        body = f"Discussion transférée par {viewer.display_name or viewer.account_id} {receiver}."
+        if note:
+            body += f" Note : {note}"
         event = record_event(
             session, locked, EVENT_TRANSFERRED, body, visibility=Visibility.INTERNAL,
             author_account_id=viewer.account_id, author_role=AuthorRole.AGENT, author_name=viewer.display_name,

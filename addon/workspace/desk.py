@@ -1,15 +1,15 @@
 """The dashboard's lists: chats waiting for this agent, chats this agent holds, and every open chat.
 
-A chat waits for an agent when its current offer names them, or when the offer found no agent
-online and the agent belongs to the chat's group with room for one more chat. Chats that started before routing existed have
-no routing row and wait for every agent.
+A chat waits for an agent when its current offer names them. Chats that started before routing
+existed have no routing row and wait for every agent. Chats moved out of the chat (to e-mail or to
+a classic ticket) are not live chats any more and are left out.
 """
 
 from flask import current_app
 from sqlalchemy import select
 
 from ..access.models import Subscription
-from ..chat.models import Conversation, ConversationState
+from ..chat.models import Conversation
 from ..settings import get_settings
 from . import routing
 from .claims import routing_view
@@ -30,26 +30,23 @@ def open_chats(installation_id, project_key):
         select(Conversation, ChatRouting)
         .outerjoin(ChatRouting, ChatRouting.conversation_id == Conversation.id)
         .where(Conversation.installation_id == installation_id, Conversation.project_key == project_key,
-               Conversation.state == ConversationState.OPEN)
+               routing.live_chat())
         .order_by(Conversation.created_at)
         .limit(LIST_LIMIT)
     ).all()
     return [(conversation, row) for conversation, row in rows]
 
 
-def waits_for(installation, row, account_id, full=False):
-    """Tell whether an unclaimed chat (its routing `row`, or None) is offered to `account_id`.
+def waits_for(row, account_id):
+    """Tell whether an unclaimed chat (its routing `row`, or None) waits for `account_id`.
 
-    An agent at their chat limit (`full`) gets no chat that no agent was offered, because the
-    router would not offer one to them either.
+    Only the agents of the current offer see it among the chats to claim. An offer that found no
+    available agent is made again every few seconds (routing.EMPTY_OFFER_RETRY), so it reaches the
+    first agent of its group who becomes available. Chats older than routing wait for everyone.
     """
-    if row is not None and row.state != RoutingState.OFFERED:
-        return False
-    if row is not None and row.offered_to:
-        return account_id in row.offered_to
-    if full:
-        return False
-    return row is None or routing.is_member(installation, account_id, row.group_name)
+    if row is None:
+        return True
+    return row.state == RoutingState.OFFERED and account_id in (row.offered_to or [])
 
 
 def organization_names(installation_id, organization_ids):
@@ -67,8 +64,6 @@ def lists_for(viewer, installation, project_key, describe):
     chat's JSON (the chat API's form), to which the routing and organisation are added."""
     chats = open_chats(viewer.installation_id, project_key)
     limits = routing.routing_of(get_settings(viewer.installation_id))
-    full = not routing.has_capacity(_database().session, viewer.installation_id, viewer.account_id,
-                                    limits["max_chats_per_agent"])
     names = organization_names(viewer.installation_id, [c.organization_id for c, _row in chats])
     lists = {"unclaimed": [], "mine": [], "all": []}
     for conversation, row in chats:
@@ -81,6 +76,6 @@ def lists_for(viewer, installation, project_key, describe):
         if row is not None and row.state == RoutingState.CLAIMED:
             if row.assignee_account_id == viewer.account_id:
                 lists["mine"].append(item)
-        elif waits_for(installation, row, viewer.account_id, full):
+        elif waits_for(row, viewer.account_id):
             lists["unclaimed"].append(item)
     return lists

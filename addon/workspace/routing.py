@@ -11,20 +11,24 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from ..atlassian.jira_client import jira_client_for
-from ..atlassian.jira_errors import JiraError
+from ..atlassian.jira_errors import JiraError, JiraNotFound
 from ..cache import TTLCache
 from ..chat.models import Conversation, ConversationState
+from ..chat.moves_models import ConversationMove, MoveState, MoveTarget
 from ..errors import InvalidInput
 from ..models import utcnow
 from .models import AgentPresence, ChatRouting, PresenceStatus, RoutingState
 
 log = logging.getLogger(__name__)
 
-# An agent whose dashboard or panel has not called in for this long counts as away.
+# An agent whose dashboard has not called in for this long counts as away.
 PRESENCE_TIMEOUT = timedelta(seconds=90)
+# An offer that found no available agent is tried again this soon, not after the full delay, so
+# that the first agent to become available gets the chat.
+EMPTY_OFFER_RETRY = timedelta(seconds=10)
 GROUP_CACHE_SECS = 60
 
 DEFAULT_ROUTING = {
@@ -96,6 +100,37 @@ def clean_routing(value):
     }
 
 
+def check_against_jira(installation, routing):
+    """Raise InvalidInput naming every group or accountId of `routing` that the site does not know.
+
+    A mistyped group would otherwise leave its area's chats offered to no agent.
+    """
+    unknown = []
+    groups = {rule["group"] for rule in routing["areas"].values() if rule.get("group")}
+    if routing.get("default_group"):
+        groups.add(routing["default_group"])
+    for group in sorted(groups):
+        _group_cache().invalidate((installation.id, group))
+        try:
+            group_members(installation, group)
+        except JiraNotFound:
+            unknown.append(("group", group))
+    with jira_client_for(installation) as jira:
+        for account_id in sorted({rule["assignee"] for rule in routing["areas"].values() if rule.get("assignee")}):
+            try:
+                jira.get_user(account_id)
+            except JiraNotFound:
+                unknown.append(("user", account_id))
+    if unknown:
+        french = ", ".join(f"groupe {name!r}" if kind == "group" else f"compte {name!r}" for kind, name in unknown)
+        english = ", ".join(f"group {name!r}" if kind == "group" else f"account {name!r}" for kind, name in unknown)
+        raise InvalidInput(
+            f"Jira ne connaît pas : {french}. Corrigez le nom du groupe ou l'accountId du technicien, puis "
+            f"enregistrez. / Jira does not know: {english}. Correct the group name or the agent's accountId, "
+            f"then save."
+        )
+
+
 def routing_of(settings):
     """Return the site's routing, defaults filled in."""
     return {**DEFAULT_ROUTING, **(settings.get("chat_routing") or {})}
@@ -151,14 +186,24 @@ def is_member(installation, account_id, group_name):
 
 # -- load and eligibility -------------------------------------------------------------------------
 
+def live_chat():
+    """The SQL condition of a chat still live: its request open, and not moved to e-mail or a ticket."""
+    moved_out = (
+        select(ConversationMove.id)
+        .where(ConversationMove.conversation_id == Conversation.id, ConversationMove.state == MoveState.ACTIVE,
+               ConversationMove.target.in_(MoveTarget.CLOSING_CHAT))
+        .exists()
+    )
+    return and_(Conversation.state == ConversationState.OPEN, ~moved_out)
+
+
 def open_chat_counts(session, installation_id, account_ids=None):
     """Return {accountId: open chats held}, for the given agents or all of them."""
     statement = (
         select(ChatRouting.assignee_account_id, func.count())
         .join(Conversation, Conversation.id == ChatRouting.conversation_id)
         .where(ChatRouting.installation_id == installation_id,
-               ChatRouting.state == RoutingState.CLAIMED,
-               Conversation.state == ConversationState.OPEN)
+               ChatRouting.state == RoutingState.CLAIMED, live_chat())
         .group_by(ChatRouting.assignee_account_id)
     )
     if account_ids is not None:
@@ -235,7 +280,8 @@ def offer(session, installation, conversation, routing, *, group_name=AREA_GROUP
     row.offered_to = targets
     row.offer_round = (row.offer_round or 0) + 1
     row.offered_at = now
-    row.reoffer_at = now + timedelta(seconds=routing["reoffer_after_secs"])
+    delay = timedelta(seconds=routing["reoffer_after_secs"])
+    row.reoffer_at = now + (delay if targets else min(delay, EMPTY_OFFER_RETRY))
     row.assignee_account_id = None
     row.assignee_name = None
     row.claimed_at = None
@@ -251,8 +297,7 @@ def due_offers(session, now=None, limit=200):
     return list(session.execute(
         select(ChatRouting)
         .join(Conversation, Conversation.id == ChatRouting.conversation_id)
-        .where(ChatRouting.state == RoutingState.OFFERED, ChatRouting.reoffer_at <= now,
-               Conversation.state == ConversationState.OPEN)
+        .where(ChatRouting.state == RoutingState.OFFERED, ChatRouting.reoffer_at <= now, live_chat())
         .order_by(ChatRouting.reoffer_at)
         .limit(limit)
     ).scalars())

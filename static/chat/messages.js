@@ -82,9 +82,7 @@
       // The body is the agent's first name (addon/workspace/claims.py).
       return t("event_agent_joined", {name: payload.body || ""});
     }
-    if (payload.kind === "event" && payload.event_type === "chat_transferred") {
-      return t("event_chat_transferred", {detail: payload.body || ""});
-    }
+
     return payload.body || "";
   };
 

@@ -1,4 +1,5 @@
-/* The portal launcher says whether an agent could take a chat now (never which agent). */
+/* The portal launcher says whether an agent could take a chat now (never which agent), asked again
+ * every 30 s while the page is visible. */
 (function () {
   "use strict";
 
@@ -18,11 +19,22 @@
     line.hidden = false;
   }
 
+  // Agents come and go: the line is asked again at this period while the page is visible.
+  var REFRESH_MS = 30000;
+
+  function refresh() {
+    if (document.visibilityState === "hidden") {
+      window.setTimeout(refresh, REFRESH_MS);
+      return;
+    }
+    SupportChat.client.api("GET", "/support/availability").then(function (data) {
+      available = !!(data && data.available);
+      draw();
+    }, function () {
+      // Without an answer the launcher keeps its last line rather than guessing.
+    }).then(function () { window.setTimeout(refresh, REFRESH_MS); });
+  }
+
   SupportChat.i18n.onChange(draw);
-  SupportChat.client.api("GET", "/support/availability").then(function (data) {
-    available = !!(data && data.available);
-    draw();
-  }, function () {
-    // Without an answer the launcher says nothing rather than something wrong.
-  });
+  refresh();
 })();

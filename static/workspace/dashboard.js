@@ -47,8 +47,18 @@
     return Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000));
   }
 
-  function timeOf(iso) {
-    return new Date(iso).toLocaleTimeString(SupportChat.i18n.lang(), {hour: "2-digit", minute: "2-digit"});
+  // A deadline with its day, in the SLA calendar's time zone, as the agent panel shows it.
+  function deadlineOf(iso, zone) {
+    var options = {weekday: "long", hour: "2-digit", minute: "2-digit"};
+    if (zone) {
+      options.timeZone = zone;
+    }
+    try {
+      return new Date(iso).toLocaleString(SupportChat.i18n.lang(), options);
+    } catch (error) {
+      delete options.timeZone;  // an unknown zone name: the browser's own zone, rather than nothing
+      return new Date(iso).toLocaleString(SupportChat.i18n.lang(), options);
+    }
   }
 
   function say(text) {
@@ -80,7 +90,7 @@
     if (sla.breached) {
       parts.push(t("desk_sla_breached"));
     } else if (sla.deadline && sla.state === "running") {
-      parts.push(t("desk_sla_left", {time: timeOf(sla.deadline)}));
+      parts.push(t("desk_sla_left", {time: deadlineOf(sla.deadline, sla.timezone)}));
     }
     var routing = chat.routing || {};
     if (routing.assignee) {
