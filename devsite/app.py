@@ -80,6 +80,9 @@ def _register_pages(app):
         log.warning("Site pages are not available (%s); serving the REST and control APIs only", exc)
         return
     app.register_blueprint(pages.bp)
+    from .forge import host as forge_host  # the portal and issue pages in Forge mode
+
+    app.register_blueprint(forge_host.bp)
 
 
 def _register_rest_errors(app):

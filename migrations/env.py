@@ -6,6 +6,7 @@ from sqlalchemy import create_engine, pool
 from addon import models  # noqa: F401  (registers the tables on Base.metadata)
 from addon.access import models as access_models  # noqa: F401
 from addon.atlassian.forge import tenants as forge_tenants  # noqa: F401
+from addon.atlassian.forge import socket_tickets as forge_socket_tickets  # noqa: F401
 from addon.chat import models as chat_models  # noqa: F401
 from addon.sla import models as sla_models  # noqa: F401
 from addon.workspace import models as workspace_models  # noqa: F401

@@ -65,12 +65,23 @@ def require_jwt(qsh_kind):
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            g.connect = authenticate(qsh_kind)
+            g.connect = _authenticate_request(qsh_kind)
             return view(*args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def _authenticate_request(qsh_kind):
+    # With Forge on, a Custom UI page calls the same routes through invokeRemote, which sends a
+    # Forge Invocation Token as `Authorization: Bearer`; it stands where a context token would.
+    if qsh_kind == "context" and current_app.config.get("FORGE_ENABLED"):
+        from .forge import ui_auth
+
+        if ui_auth.has_bearer_token():
+            return ui_auth.authenticate_ui_call()
+    return authenticate(qsh_kind)
 
 
 def authenticate(qsh_kind, token=None):

@@ -63,6 +63,15 @@ class Closing(Exception):
         self.message = message
 
 
+def _redeem_ticket(ticket):
+    if not current_app.config.get("FORGE_ENABLED"):
+        raise AuthenticationError("Les tickets de socket Forge sont désactivés (FORGE_ENABLED) ; envoyez un jeton. "
+                                  "/ Forge socket tickets are off (FORGE_ENABLED); send a token.")
+    from ..atlassian.forge import socket_tickets
+
+    return socket_tickets.redeem(ticket)
+
+
 def init_app(app):
     """Serve `/ws` with the heartbeat and frame size of this module."""
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
@@ -133,13 +142,16 @@ class SocketSession:
 
     def _authenticate(self, frame):
         token = frame.get("token")
+        ticket = frame.get("ticket") if token is None else None
         project_key = frame.get("project_key")
-        if not isinstance(token, str) or not (project_key is None or isinstance(project_key, str)):
+        if not (isinstance(token, str) or isinstance(ticket, str)) or not (
+                project_key is None or isinstance(project_key, str)):
             raise Closing(CLOSE_UNAUTHORIZED, "authentication_failed",
-                          "La trame auth doit contenir un jeton (token) texte. "
-                          "/ The auth frame must carry a string token.")
+                          "La trame auth doit contenir un jeton (token) ou un ticket texte. "
+                          "/ The auth frame must carry a string token or ticket.")
         try:
-            connect = authenticate("context", token=token)
+            # A Forge Custom UI page sends a single-use ticket from POST /forge/ui/socket-ticket.
+            connect = _redeem_ticket(ticket) if ticket is not None else authenticate("context", token=token)
             if self.connect is not None and (connect.client_key, connect.account_id) != (
                     self.connect.client_key, self.connect.account_id):
                 raise AuthenticationError(

@@ -96,7 +96,8 @@
 
   Channel.prototype.openSocket = function () {
     var self = this;
-    client.getToken().then(function (jwt) {
+    // The credential is a context token (Connect) or a single-use ticket (Forge), from the transport.
+    client.socketAuth().then(function (credential) {
       if (self.closed) {
         return;
       }
@@ -104,7 +105,7 @@
       self.socket = socket;
       self.ready = false;
       socket.onopen = function () {
-        socket.send(JSON.stringify({type: "auth", token: jwt, project_key: self.projectKey}));
+        socket.send(JSON.stringify(self.authFrame(credential)));
       };
       socket.onmessage = function (event) {
         var frame;
@@ -147,12 +148,20 @@
 
   Channel.prototype.reauthenticate = function () {
     var self = this;
-    client.dropToken();
-    client.getToken().then(function (jwt) {
+    client.dropCredentials();
+    client.socketAuth().then(function (credential) {
       if (self.socket && self.socket.readyState === window.WebSocket.OPEN) {
-        self.socket.send(JSON.stringify({type: "auth", token: jwt, project_key: self.projectKey}));
+        self.socket.send(JSON.stringify(self.authFrame(credential)));
       }
     }, function () {});
+  };
+
+  // {type: "auth", token} or {type: "auth", ticket}, with the agent panel's project key.
+  Channel.prototype.authFrame = function (credential) {
+    var frame = {type: "auth"};
+    Object.keys(credential).forEach(function (name) { frame[name] = credential[name]; });
+    frame.project_key = this.projectKey;
+    return frame;
   };
 
   Channel.prototype.keepAlive = function () {
@@ -178,7 +187,7 @@
       return;
     }
     if (event.code === 4401) {
-      client.dropToken();
+      client.dropCredentials();
     }
     // Not found, or no longer allowed to chat (key user removed, subscription suspended):
     // reconnecting cannot help, so the view shows the server's sentence instead.

@@ -3,6 +3,11 @@
  * Every call carries a context JWT from AP.context.getToken(), fetched again shortly before it
  * expires. Errors come back as {"error": {"code", "message"}} (addon/web/api.py), with the message
  * in the language passed as `lang`.
+ *
+ * The calls go through a transport. The Connect one (the default) is fetch with the context JWT.
+ * A Forge Custom UI page sets its own with `setTransport` (forge/ui/bootstrap.js): invokeRemote from
+ * @forge/bridge, which Forge sends to the add-on with a Forge Invocation Token, and a single-use
+ * socket ticket instead of the context JWT in the websocket's auth frame.
  */
 (function () {
   "use strict";
@@ -10,6 +15,7 @@
   var SupportChat = window.SupportChat = window.SupportChat || {};
   var body = document.body;
   var baseUrl = (body.getAttribute("data-base-url") || window.location.origin).replace(/\/+$/, "");
+  var transport = null;  // set below to the Connect transport, or by setTransport
 
   // A token is fetched again when less than this remains before its `exp`.
   var TOKEN_MARGIN_SECS = 60;
@@ -81,15 +87,54 @@
     return SupportChat.i18n && SupportChat.i18n.ready ? SupportChat.i18n.ready() : Promise.resolve();
   }
 
+  // ----- transports -----
+
+  // A transport's `request(method, path, payload)` resolves to an object with `ok`, `status` and
+  // `text()` (a fetch Response has them), and its `socketAuth()` to the credential fields of the
+  // socket's auth frame.
+  var connectTransport = {
+    name: "connect",
+    request: function (method, path, payload) {
+      return getToken().then(function (jwt) {
+        var init = {method: method, headers: {Authorization: "JWT " + jwt, Accept: "application/json"}};
+        if (payload !== undefined) {
+          init.headers["Content-Type"] = "application/json";
+          init.body = JSON.stringify(payload);
+        }
+        return window.fetch(baseUrl + path, init);
+      });
+    },
+    socketAuth: function () {
+      return getToken().then(function (jwt) { return {token: jwt}; });
+    },
+    dropCredentials: function () {
+      dropToken();
+    }
+  };
+  transport = connectTransport;
+
+  // Use `replacement` for every later call; `newBaseUrl` is the add-on's address when the page is
+  // not served by the add-on (a Forge page is served by Atlassian).
+  function setTransport(replacement, newBaseUrl) {
+    transport = replacement;
+    if (newBaseUrl) {
+      baseUrl = String(newBaseUrl).replace(/\/+$/, "");
+      SupportChat.client.baseUrl = baseUrl;
+    }
+  }
+
+  function socketAuth() {
+    return transport.socketAuth();
+  }
+
+  function dropCredentials() {
+    transport.dropCredentials();
+  }
+
   // Call the add-on's API; resolve to the parsed JSON, reject with an Error carrying status and code.
   function api(method, path, payload, query) {
-    return languageSettled().then(function () { return getToken(); }).then(function (jwt) {
-      var init = {method: method, headers: {Authorization: "JWT " + jwt, Accept: "application/json"}};
-      if (payload !== undefined) {
-        init.headers["Content-Type"] = "application/json";
-        init.body = JSON.stringify(payload);
-      }
-      return window.fetch(baseUrl + "/api" + withQuery(path, query), init);
+    return languageSettled().then(function () {
+      return transport.request(method, "/api" + withQuery(path, query), payload);
     }).then(function (response) {
       return response.text().then(function (text) {
         var data = null;
@@ -102,7 +147,7 @@
           return data;
         }
         if (response.status === 401) {
-          dropToken();
+          dropCredentials();
         }
         var detail = (data && data.error) || {};
         throw new ApiError(response.status, detail.code || "http_" + response.status,
@@ -153,6 +198,9 @@
     api: api,
     getToken: getToken,
     dropToken: dropToken,
+    socketAuth: socketAuth,
+    dropCredentials: dropCredentials,
+    setTransport: setTransport,
     newClientId: newClientId,
     listOf: listOf,
     websocketUrl: websocketUrl,

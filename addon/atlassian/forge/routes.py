@@ -11,8 +11,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ...errors import AddonError
-from . import events, tenants
-from .fit import forge_remote
+from . import events, socket_tickets, tenants
+from .fit import ForgeRefused, forge_remote
 from .tenancy import installation_for
 from .keys import ForgeKeySets
 
@@ -128,3 +128,97 @@ def whoami():
         "licenseActive": call.license_active,
         "appId": current_app.config["FORGE_APP_ID"],
     })
+
+
+@bp.post("/ui/socket-ticket")
+@forge_remote(kind="ui")
+def socket_ticket():
+    """Return a single-use ticket (valid 60 s) that opens the chat websocket as the FIT's user.
+
+    The page sends it in the socket's first frame, {"type": "auth", "ticket": ...}.
+    """
+    call = g.forge
+    tenant = installation_for(g.forge_installation)
+    if tenant is None or not tenant.is_active:
+        raise ForgeRefused(f"The site of Forge installation {call.installation_id} has no active tenant; "
+                           "install the app on the site again.")
+    if not call.principal:
+        raise ForgeRefused("The Forge Invocation Token names no user; sign in to Jira to use the chat.")
+    ticket, expires_at = socket_tickets.issue(tenant, call.principal, call.installation_id)
+    return jsonify({
+        "ticket": ticket,
+        "expires_at": int(expires_at.timestamp()),
+        "url": current_app.config["ADDON_BASE_URL"].rstrip("/") + "/ws",
+    })
+
+
+# The Custom UI surfaces that reuse a Connect panel: each module type, its panel template and the
+# `surface` name the chat scripts know.
+PAGE_SURFACES = {
+    "footer": "panels/footer.html",
+    "request-panel": "panels/request_panel.html",
+    "issue-panel": "panels/issue_panel.html",
+}
+
+
+@bp.get("/ui/page")
+@forge_remote(kind="ui")
+def page():
+    """Return what a Connect panel page embeds, for the Custom UI page that shows the same chat.
+
+    `surface` (query) is footer, request-panel or issue-panel. The JSON carries the chat's
+    dictionaries in French and English, the add-on's base URL, the caller's accountId and the
+    panel rendered by its Jinja template (`html`), whose body the Custom UI page takes over with the
+    chat's own scripts (forge/ui/bootstrap.js). The request and issue come from the FIT's
+    extension, never from the query.
+    """
+    from flask import render_template
+    from flask_babel import get_locale
+
+    from ...web.panels import page_strings
+
+    surface = request.args.get("surface", "")
+    template = PAGE_SURFACES.get(surface)
+    if template is None:
+        raise AddonError(f"surface {surface[:40]!r} is unknown; use one of {', '.join(PAGE_SURFACES)}.",
+                         code="invalid_input")
+    call = g.forge
+    tenant = installation_for(g.forge_installation)
+    if tenant is None or not tenant.is_active:
+        raise ForgeRefused(f"The site of Forge installation {call.installation_id} has no active tenant; "
+                           "install the app on the site again.")
+    extension = call.extension
+    request_item = _extension_item(extension, "request")
+    issue_item = _extension_item(extension, "issue")
+    project_item = _extension_item(extension, "project")
+    strings = page_strings()
+    base_url = current_app.config["ADDON_BASE_URL"].rstrip("/")
+    html = render_template(
+        template,
+        page_lang=get_locale().language,
+        surface=surface,
+        size_to_parent=False,
+        site_url=tenant.base_url,
+        account_id=call.principal,
+        chat_strings=strings,
+        request_key=request_item.get("key") or "",
+        request_id=request_item.get("id") or "",
+        service_desk_id=_extension_item(extension, "portal").get("id") or "",
+        issue_key=issue_item.get("key") or request_item.get("key") or "",
+        issue_id=issue_item.get("id") or "",
+        project_key=project_item.get("key") or "",
+    )
+    return jsonify({
+        "surface": surface,
+        "lang": get_locale().language,
+        "base_url": base_url,
+        "account_id": call.principal,
+        "strings": strings,
+        "html": html,
+    })
+
+
+def _extension_item(extension, name):
+    item = extension.get(name)
+    return {key: str(value) for key, value in item.items() if isinstance(value, (str, int))} \
+        if isinstance(item, dict) else {}

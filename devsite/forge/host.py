@@ -1,0 +1,321 @@
+"""The local site as a Forge host, third part: pages that run the app's built Custom UI resources.
+
+A portal page and an issue page in "Forge mode" embed each UI module's `resource` (the folders
+`npm run build` writes into forge/static) in a sandboxed iframe, as Jira does. They respond to
+the calls of the real @forge/bridge inside it:
+
+* The iframe is served from another origin than the page (`localhost` for `127.0.0.1`, and the
+  reverse), as Atlassian serves Custom UI from its CDN, with the Content-Security-Policy that the
+  manifest implies: `connect-src` lists `permissions.external.fetch.client` (a `remote` entry
+  becomes that remote's address), scripts and styles come from the resource itself.
+* Before the resource's own scripts, index.html gets `iframe-bridge.js`, which defines
+  `window.__bridge.callBridge(op, payload)` by posting messages to the host page, so that
+  @forge/bridge runs unmodified. The host page (host.js) responds to `getContext` with the module's
+  context, and to `invoke` with `invokeType: "ui-remote-fetch"` (invokeRemote) through this server.
+* POST /_devsite/forge/host/invoke mints a FIT for the logged-in user and the module (the
+  signer's claims), adds the token headers that the module's endpoint asks for and calls the
+  remote path with a 25 s limit. As Atlassian documents for invokeRemote: a non-2xx answer must
+  carry a JSON body, redirects are refused, 401 means the remote could not verify the FIT, the
+  request body is at most 500 KB and the response at most 5 MB.
+
+Atlassian does not publish its host page, so the message format between the iframe and the page
+is ours; only `callBridge`'s operations and payloads follow @forge/bridge.
+"""
+
+import json
+import logging
+import secrets
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from flask import Blueprint, Response, abort, jsonify, render_template, request, send_from_directory
+
+from ..pages_common import current_viewer
+from ..state import SiteError, site
+from . import events, signer
+from .manifest import ManifestError, parse_yaml
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("forge_pages", __name__, url_prefix="/_devsite/forge", template_folder="templates",
+               static_folder="static", static_url_path="/host-static")
+
+INVOKE_TIMEOUT_SECS = 25
+MAX_REQUEST_BYTES = 500 * 1024
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+UNVERIFIED_TOKEN = "Remote could not verify the Forge Invocation Token"
+INVALID_RESPONSE = "Invalid response from remote"
+
+PORTAL_FOOTER = "jiraServiceManagement:portalFooter"
+PORTAL_REQUEST = "jiraServiceManagement:portalRequestDetail"
+ISSUE_PANEL = "jira:issuePanel"
+
+
+class HostError(SiteError):
+    """A host page or call that the site rejects, with its HTTP status."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+@bp.errorhandler(SiteError)
+def site_error(error):
+    return jsonify({"error": str(error)}), error.status
+
+
+@bp.errorhandler(ManifestError)
+def manifest_error(error):
+    return jsonify({"error": str(error)}), 400
+
+
+def _manifest_data(manifest):
+    # The routing Manifest keeps no resources nor permissions, so the file is read again.
+    return parse_yaml(Path(manifest.source).read_text(encoding="utf-8"), manifest.source)
+
+
+# -- pages ----------------------------------------------------------------------------------------
+
+@bp.get("/host/portal")
+def portal_page():
+    """The portal in Forge mode: the footer launcher, and the request's panel when `request` names one."""
+    viewer, app = _viewer_and_app()
+    frames = [_frame(app, viewer, PORTAL_FOOTER, {"type": PORTAL_FOOTER, "portal": {"id": "1"}})]
+    request_key = request.args.get("request", "").upper()
+    if request_key:
+        issue = _visible_issue(viewer, request_key)
+        frames.insert(0, _frame(app, viewer, PORTAL_REQUEST, {
+            "type": PORTAL_REQUEST, "request": {"key": issue.key, "typeId": str(issue.request_type_id or "")},
+            "portal": {"id": "1"}}))
+    return _host_page(f"Portail (Forge) · {viewer.display_name}", frames)
+
+
+@bp.get("/host/issue/<key>")
+def issue_page(key):
+    """The issue view in Forge mode, with the issue panel of the chat."""
+    viewer, app = _viewer_and_app()
+    issue = _visible_issue(viewer, key.upper())
+    project_key = issue.key.rsplit("-", 1)[0]
+    frame = _frame(app, viewer, ISSUE_PANEL, {
+        "type": ISSUE_PANEL, "issue": {"key": issue.key, "id": str(issue.id), "type": "Service Request"},
+        "project": {"key": project_key, "id": project_key, "type": "service_desk"}})
+    return _host_page(f"{issue.key} (Forge) · {viewer.display_name}", [frame])
+
+
+def _viewer_and_app():
+    viewer = current_viewer()
+    if viewer is None:
+        raise HostError("Log in first (/login?as=<accountId>): the Forge host pages show a user's modules.",
+                        status=401)
+    app = events.state.app
+    if app is None or not app.get("installed"):
+        raise HostError("No Forge app is installed on the site; POST /_devsite/forge/app/install first.",
+                        status=409)
+    return viewer, app
+
+
+def _visible_issue(viewer, key):
+    issue = site.issues.get(key)
+    if issue is None or not site.can_view(viewer.account_id, issue):
+        raise HostError(f"Issue {key} does not exist or you do not have permission to see it.", status=404)
+    return issue
+
+
+def _frame(app, viewer, module_type, extension):
+    """The iframe of the first module of `module_type`, with the context getContext returns."""
+    manifest = app["manifest"]
+    entries = manifest.modules.get(module_type) or []
+    if not entries:
+        raise HostError(f"The manifest has no {module_type} module.", status=409)
+    module = entries[0]
+    locale = viewer.locale or "en_US"
+    context = {
+        "accountId": viewer.account_id,
+        "cloudId": site.cloud_id,
+        "siteUrl": site.base_url,
+        "moduleKey": module["key"],
+        "localId": str(uuid.uuid4()),
+        "locale": locale,
+        "timezone": "Europe/Paris",
+        "environmentType": "PRODUCTION",
+        "extension": extension,
+    }
+    frame_id = secrets.token_hex(8)
+    origin = _other_origin()
+    src = f"{origin}{bp.url_prefix}/resources/{module['resource']}/index.html?frame={frame_id}"
+    return {"id": frame_id, "src": src, "origin": origin, "module_key": module["key"], "module_type": module_type,
+            "context": context}
+
+
+def _host_page(title, frames):
+    public = [{key: frame[key] for key in ("id", "src", "origin", "module_key", "module_type", "context")}
+              for frame in frames]
+    return render_template("forge_host.html", title=title, frames=public)
+
+
+# -- resources ------------------------------------------------------------------------------------
+
+@bp.get("/resources/<resource_key>/<path:filename>")
+def resource(resource_key, filename):
+    """A file of a built Custom UI resource, with the CSP of the manifest, from the resource origin."""
+    app = events.state.app
+    if app is None:
+        abort(404)
+    manifest = app["manifest"]
+    folder = Path(manifest.source).parent / _resource_path(manifest, resource_key)
+    if not (folder / "index.html").is_file():
+        raise HostError(f"The resource {resource_key!r} is not built: run `npm ci --ignore-scripts && "
+                        "npm run build` in forge/.", status=404)
+    if filename == "index.html":
+        html = (folder / "index.html").read_text(encoding="utf-8")
+        bridge = f'<script src="{bp.url_prefix}/host-static/iframe-bridge.js"></script>'
+        html = html.replace("<head>", "<head>\n  " + bridge, 1)
+        response = Response(html, mimetype="text/html")
+    else:
+        response = send_from_directory(folder, filename, max_age=0)
+    response.headers["Content-Security-Policy"] = _csp(manifest)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _resource_path(manifest, resource_key):
+    for entry in _manifest_data(manifest).get("resources") or []:
+        if isinstance(entry, dict) and entry.get("key") == resource_key:
+            return entry["path"]
+    raise HostError(f"The manifest has no resource {resource_key!r}.", status=404)
+
+
+def _csp(manifest):
+    """The resource's CSP: connect-src from permissions.external.fetch.client, the rest 'self'."""
+    permissions = _manifest_data(manifest).get("permissions") or {}
+    external = permissions.get("external") if isinstance(permissions.get("external"), dict) else {}
+    fetch = external.get("fetch") if isinstance(external.get("fetch"), dict) else {}
+    sources = []
+    for entry in fetch.get("client") or []:
+        if isinstance(entry, dict) and entry.get("remote"):
+            sources.append(_origin_of(manifest.remote_base_url(entry["remote"])))
+        elif isinstance(entry, dict) and entry.get("address"):
+            sources.append(_local_address(manifest, entry["address"]))
+        elif isinstance(entry, str):
+            sources.append(entry)
+    connect = " ".join(["'self'"] + sources)
+    return (f"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+            f"font-src 'self' data:; connect-src {connect}; frame-ancestors {_other_origin()}")
+
+
+def _local_address(manifest, address):
+    """Return `address`, or its loopback stand-in when it is on the host of an overridden remote.
+
+    The manifest lists the remote's public wss:// address beside the remote; the local site calls
+    the remote on loopback instead, so the same entry becomes ws(s):// on the override's host.
+    """
+    parts = urlsplit(address)
+    for key, remote in manifest.remotes.items():
+        if key not in manifest.remote_urls:
+            continue
+        base_url = remote.get("baseUrl")
+        declared = base_url.values() if isinstance(base_url, dict) else [base_url]
+        if any(isinstance(url, str) and urlsplit(url).hostname == parts.hostname for url in declared):
+            local = urlsplit(manifest.remote_urls[key])
+            scheme = "wss" if local.scheme == "https" else "ws"
+            return f"{scheme}://{local.netloc}"
+    return address
+
+
+def _origin_of(url):
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _swapped_host(netloc):
+    host, _, port = netloc.partition(":")
+    other = "localhost" if host == "127.0.0.1" else "127.0.0.1"
+    return other + (f":{port}" if port else "")
+
+
+def _other_origin():
+    # The page is on one loopback name and its resources on the other, so from a page this is the
+    # resources' origin, and from a resource the page's.
+    parts = urlsplit(request.host_url)
+    return f"{parts.scheme}://{_swapped_host(parts.netloc)}"
+
+
+# -- invokeRemote ---------------------------------------------------------------------------------
+
+@bp.post("/host/invoke")
+def invoke():
+    """Run one invokeRemote call of a module for the logged-in user; answer as the bridge resolves.
+
+    JSON body: `module_key`, `extension` (the frame's), and the invokeRemote input `path`,
+    `method`, `headers`, `body`. Answers {"success": true, "payload": {status, headers, body}} for
+    a 2xx, {"success": false, "error": {status, headers, body}} for another JSON answer, and
+    {"rejected": message} when the bridge's promise would reject.
+    """
+    viewer, app = _viewer_and_app()
+    call = request.get_json(silent=True)
+    if not isinstance(call, dict) or not isinstance(call.get("path"), str) or not call["path"].startswith("/"):
+        raise HostError("The body must be a JSON object with module_key and a path starting with '/'.")
+    method = str(call.get("method") or "GET").upper()
+    manifest = app["manifest"]
+    route = manifest.ui_route(str(call.get("module_key")), call["path"])
+    payload = call.get("body")
+    encoded = json.dumps(payload).encode("utf-8") if payload is not None else None
+    if encoded is not None and len(encoded) > MAX_REQUEST_BYTES:
+        return jsonify({"rejected": f"The request body is larger than {MAX_REQUEST_BYTES} bytes."})
+
+    claims = signer.fit_claims(app["app_id"], "ui", {
+        "installation_id": app["installation_id"],
+        "module": {"type": route.module_type, "key": route.module_key},
+        "principal": viewer.account_id,
+        "extension": call.get("extension") if isinstance(call.get("extension"), dict) else None,
+    })
+    headers = {key: str(value) for key, value in (call.get("headers") or {}).items()
+               if isinstance(key, str) and key.lower() not in ("authorization", "x-forge-oauth-system",
+                                                                 "x-forge-oauth-user")}
+    headers.update({"Authorization": f"Bearer {signer.sign(claims)}", "x-b3-traceid": secrets.token_hex(8),
+                    "x-b3-spanid": secrets.token_hex(8)})
+    if route.system_token:
+        headers["x-forge-oauth-system"] = signer.oauth_token(app["installation_id"], "system", None)
+    if route.user_token:
+        headers["x-forge-oauth-user"] = signer.oauth_token(app["installation_id"], "user", viewer.account_id)
+    if encoded is not None:
+        headers["Content-Type"] = "application/json"
+
+    try:
+        response = requests.request(method, route.url, data=encoded, headers=headers,
+                                    timeout=INVOKE_TIMEOUT_SECS, allow_redirects=False)
+    except requests.Timeout:
+        log.info("invokeRemote %s %s for %s timed out after %s s", method, route.url, viewer.account_id,
+                 INVOKE_TIMEOUT_SECS)
+        return jsonify({"rejected": f"The remote timed out: no response within {INVOKE_TIMEOUT_SECS} s."})
+    except requests.RequestException as error:
+        log.info("invokeRemote %s %s for %s failed: %s", method, route.url, viewer.account_id, type(error).__name__)
+        return jsonify({"rejected": f"The remote could not be reached: {type(error).__name__}."})
+    log.debug("invokeRemote %s %s for %s: %s", method, route.url, viewer.account_id, response.status_code)
+    return jsonify(_bridge_answer(response))
+
+
+def _bridge_answer(response):
+    if len(response.content) > MAX_RESPONSE_BYTES:
+        return {"rejected": f"The remote's response is larger than {MAX_RESPONSE_BYTES} bytes."}
+    if 300 <= response.status_code < 400:
+        return {"rejected": INVALID_RESPONSE}
+    content_type = response.headers.get("Content-Type", "")
+    body = None
+    if response.content:
+        if content_type and not content_type.startswith("application/json"):
+            return {"rejected": INVALID_RESPONSE}
+        try:
+            body = response.json()
+        except ValueError:
+            return {"rejected": INVALID_RESPONSE}
+    answer = {"status": response.status_code, "headers": dict(response.headers), "body": body}
+    if 200 <= response.status_code < 300:
+        return {"success": True, "payload": answer}
+    if response.status_code == 401:
+        answer["message"] = UNVERIFIED_TOKEN
+    if body is None:
+        return {"rejected": INVALID_RESPONSE}
+    return {"success": False, "error": answer}
