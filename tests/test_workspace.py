@@ -161,6 +161,9 @@ def test_claim_assigns_and_tells_the_key_user(chat_site, jira_site):
     seen = chat_site.api("GET", f"/chats/{conversation['id']}/messages", CUSTOMER).json()["messages"]
     assert any(m["event_type"] == "agent_joined" for m in seen)
 
+    # Joining is no news for the key user to read.
+    [mine] = chat_site.api("GET", "/chats", CUSTOMER).json()["chats"]
+    assert mine["unread"] == 0
     # Claiming again is harmless for the holder and refused to anyone else.
     assert claim(chat_site, conversation["id"], HUGO).status_code == 200
     refused = claim(chat_site, conversation["id"], CAMILLE)
@@ -240,6 +243,9 @@ def test_transfer_to_an_agent_offers_to_that_agent(chat_site):
     assert response.status_code == 200, response.text
     assert response.json()["routing"]["offered_to"] == [LEA]
     assert keys(desk_of(chat_site, LEA)["lists"]["unclaimed"]) == [conversation["issue_key"]]
+    assert "Léa Petit" in response.json()["warning"]  # she is busy: the sender is told
+    # A chat sent to one person is not offered to the group meanwhile.
+    assert desk_of(chat_site, HUGO)["lists"]["unclaimed"] == []
     [event] = events_of(chat_site.server.app, conversation["id"], "chat_transferred")
     assert event.body == "Discussion transférée par Hugo Bernard à Léa Petit. Note : Pour toi"
 
@@ -389,3 +395,15 @@ def test_empty_offer_tried_again_soon(chat_site):
     with chat_site.server.app.app_context():
         assert claims.reoffer_due(utcnow() + timedelta(seconds=11)) == 1
     assert routing_of(chat_site, conversation["id"])["offered_to"] == [HUGO]
+
+
+def test_agent_who_comes_back_sees_waiting_chats(chat_site):
+    set_routing(chat_site, areas={})  # every agent's chats
+    presence(chat_site, CAMILLE)
+    presence(chat_site, HUGO, "away")
+    conversation = start(chat_site)
+    assert routing_of(chat_site, conversation["id"])["offered_to"] == [CAMILLE]
+    assert desk_of(chat_site, HUGO)["lists"]["unclaimed"] == []
+
+    presence(chat_site, HUGO)
+    assert keys(desk_of(chat_site, HUGO)["lists"]["unclaimed"]) == [conversation["issue_key"]]

@@ -37,8 +37,9 @@ from ..workspace.presence import mark_customer_seen
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 HISTORY_LIMIT = 200
-# The satisfaction question event, which the key user's chat hides (static/chat/messages.js).
-HIDDEN_FROM_CUSTOMER_EVENT = "satisfaction_asked"
+# Events that are no news to read for a key user: the satisfaction question, which their chat hides
+# (static/chat/messages.js), and an agent joining (addon/workspace/claims.py).
+NOT_UNREAD_FOR_CUSTOMER_EVENTS = ("satisfaction_asked", "agent_joined")
 
 
 @bp.errorhandler(AddonError)
@@ -113,7 +114,8 @@ def unread_count(viewer, conversation):
 
     Entries the viewer wrote or caused do not count (their replies to a proposed solution carry their
     account id), nor deleted messages. A key user counts only public entries, without the satisfaction
-    question event, which their chat does not show in the log.
+    question event, which their chat does not show in the log, nor an agent joining, which says nothing
+    to read.
     """
     statement = select(func.count(Message.id)).where(
         Message.conversation_id == conversation.id, Message.seq > last_read_seq(viewer, conversation),
@@ -123,7 +125,7 @@ def unread_count(viewer, conversation):
     if not viewer.is_agent:
         statement = statement.where(
             Message.visibility == Visibility.PUBLIC,
-            (Message.event_type != HIDDEN_FROM_CUSTOMER_EVENT) | Message.event_type.is_(None),
+            Message.event_type.is_(None) | Message.event_type.not_in(NOT_UNREAD_FOR_CUSTOMER_EVENTS),
         )
     return database().session.execute(statement).scalar_one()
 

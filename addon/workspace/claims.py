@@ -8,8 +8,8 @@ place and is reported to the agent, because the chat must not wait for Jira.
 """
 
 import logging
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 
@@ -24,7 +24,7 @@ from ..chat.solution_records import announce, record_event
 from ..errors import AddonError, InvalidInput, NotFound
 from ..models import Installation, utcnow
 from ..settings import get_settings
-from . import routing
+from . import presence, routing
 from .models import ChatRouting, RoutingState
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def routing_view(row):
         "state": row.state,
         "group": row.group_name,
         "offered_to": list(row.offered_to or []),
+        "directed": bool(row.directed),
         "offer_round": row.offer_round,
         "offered_at": row.offered_at.isoformat() if row.offered_at else None,
         "reoffer_at": row.reoffer_at.isoformat() if row.reoffer_at else None,
@@ -248,6 +249,7 @@ def transfer(viewer, conversation, *, to_account_id=None, to_group=None, note=No
             # A transfer to a person goes to that person even when busy or at their limit; the group
             # gets the chat at the next re-offer if they do not claim it.
             row.offered_to = [to_account_id]
+            row.directed = True
             row.reoffer_at = utcnow() + timedelta(seconds=limits["reoffer_after_secs"])
         row.transferred_by_account_id = viewer.account_id
         row.transfer_note = note or None
@@ -267,6 +269,10 @@ def transfer(viewer, conversation, *, to_account_id=None, to_group=None, note=No
     log.info("Chat %s transferred by %s to %s", locked.issue_key, viewer.account_id,
              "a group" if to_group else "an agent")
     warning = _assign_in_jira(installation, locked.issue_key, None)
+    if to_account_id and not presence.is_available(installation.id, to_account_id):
+        warning = (f"{name} n'est pas disponible : la discussion l'attend, puis sera proposée au groupe après "
+                   f"le délai de relance. / {name} is not available: the chat waits for them, then goes to "
+                   f"the group after the re-offer delay.")
     _set_glance_status(installation, locked.issue_key, GLANCE_WAITING)
     return Outcome(view, warning)
 

@@ -1,8 +1,9 @@
 """The dashboard's lists: chats waiting for this agent, chats this agent holds, and every open chat.
 
-A chat waits for an agent when its current offer names them. Chats that started before routing
-existed have no routing row and wait for every agent. Chats moved out of the chat (to e-mail or to
-a classic ticket) are not live chats any more and are left out.
+A chat waits for the agents its offer named, and for the available agents of its group with room
+for it (see `waits_for`). Chats that started before routing existed wait for every agent. Chats
+moved out of the chat (to e-mail or to a classic ticket) are not live chats any more and are left
+out.
 """
 
 from flask import current_app
@@ -14,7 +15,7 @@ from ..settings import get_settings
 from . import routing
 from .claims import routing_view
 from .models import ChatRouting, RoutingState
-from .presence import customer_connected
+from .presence import customer_connected, is_available
 
 # The dashboard shows at most this many chats per list; the oldest open chats come first.
 LIST_LIMIT = 200
@@ -37,16 +38,21 @@ def open_chats(installation_id, project_key):
     return [(conversation, row) for conversation, row in rows]
 
 
-def waits_for(row, account_id):
+def waits_for(row, account_id, free_member_of):
     """Tell whether an unclaimed chat (its routing `row`, or None) waits for `account_id`.
 
-    Only the agents of the current offer see it among the chats to claim. An offer that found no
-    available agent is made again every few seconds (routing.EMPTY_OFFER_RETRY), so it reaches the
-    first agent of its group who becomes available. Chats older than routing wait for everyone.
+    A chat waits for the agents its offer named, and for any agent of its group who is available
+    with room for one more chat now, so that an agent who comes back sees the waiting chats at once.
+    A transfer to a named agent (`directed`) waits for that agent only. `free_member_of(group)` tells
+    whether the viewer is such an agent of `group`. Chats older than routing wait for everyone.
     """
     if row is None:
         return True
-    return row.state == RoutingState.OFFERED and account_id in (row.offered_to or [])
+    if row.state != RoutingState.OFFERED:
+        return False
+    if account_id in (row.offered_to or []):
+        return True
+    return not row.directed and free_member_of(row.group_name)
 
 
 def organization_names(installation_id, organization_ids):
@@ -64,6 +70,14 @@ def lists_for(viewer, installation, project_key, describe):
     chat's JSON (the chat API's form), to which the routing and organisation are added."""
     chats = open_chats(viewer.installation_id, project_key)
     limits = routing.routing_of(get_settings(viewer.installation_id))
+    session = _database().session
+    free = (is_available(viewer.installation_id, viewer.account_id)
+            and routing.has_capacity(session, viewer.installation_id, viewer.account_id,
+                                     limits["max_chats_per_agent"]))
+
+    def free_member_of(group):
+        return free and routing.is_member(installation, viewer.account_id, group)
+
     names = organization_names(viewer.installation_id, [c.organization_id for c, _row in chats])
     lists = {"unclaimed": [], "mine": [], "all": []}
     for conversation, row in chats:
@@ -76,6 +90,6 @@ def lists_for(viewer, installation, project_key, describe):
         if row is not None and row.state == RoutingState.CLAIMED:
             if row.assignee_account_id == viewer.account_id:
                 lists["mine"].append(item)
-        elif waits_for(row, viewer.account_id):
+        elif waits_for(row, viewer.account_id, free_member_of):
             lists["unclaimed"].append(item)
     return lists

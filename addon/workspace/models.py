@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime
@@ -62,6 +62,8 @@ class ChatRouting(Base):
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=RoutingState.OFFERED)
     # The agents the current offer went to (accountIds); empty when none was online.
     offered_to: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    # True when a transfer named one agent: only that agent sees the offer until the next re-offer.
+    directed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     offer_round: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # When an unclaimed offer goes to the group again; None once claimed.

@@ -13,10 +13,10 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from ..chat.models import Conversation
 from ..errors import InvalidInput
 from ..models import utcnow
 from . import routing
-from ..chat.models import Conversation
 from .models import AgentPresence, PresenceStatus
 
 # The chat's sockets ping every 25 s (static/chat/channel.js) and long-polls return within 25 s:
@@ -68,6 +68,15 @@ def heartbeat(viewer):
         row = _row(session, viewer)
         row.seen_at = utcnow()
         return presence_view(row)
+
+
+def is_available(installation_id, account_id, now=None):
+    """Tell whether the agent's presence reads available now."""
+    row = _database().session.scalar(
+        select(AgentPresence).where(AgentPresence.installation_id == installation_id,
+                                    AgentPresence.account_id == account_id)
+    )
+    return row is not None and effective_status(row, now) == PresenceStatus.AVAILABLE
 
 
 def effective_status(row, now=None):

@@ -278,6 +278,7 @@ def offer(session, installation, conversation, routing, *, group_name=AREA_GROUP
     row.group_name = group_name
     row.state = RoutingState.OFFERED
     row.offered_to = targets
+    row.directed = False
     row.offer_round = (row.offer_round or 0) + 1
     row.offered_at = now
     delay = timedelta(seconds=routing["reoffer_after_secs"])

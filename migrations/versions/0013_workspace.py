@@ -38,6 +38,7 @@ def upgrade():
         sa.Column("group_name", sa.String(255)),
         sa.Column("state", sa.String(20), nullable=False),
         sa.Column("offered_to", sa.JSON, nullable=False),
+        sa.Column("directed", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("offer_round", sa.Integer, nullable=False),
         sa.Column("offered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reoffer_at", sa.DateTime(timezone=True)),

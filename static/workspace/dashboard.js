@@ -67,6 +67,17 @@
 
   // -- lists ------------------------------------------------------------------------------------
 
+  // The display name of a colleague, from the team list, else their accountId.
+  function nameOf(accountId) {
+    var team = (state.desk && state.desk.team) || [];
+    for (var i = 0; i < team.length; i += 1) {
+      if (team[i].account_id === accountId) {
+        return team[i].name || accountId;
+      }
+    }
+    return accountId || "";
+  }
+
   function chatLine(chat) {
     var item = el("li", "desk-chat");
     item.setAttribute("data-desk-chat-key", chat.issue_key);
@@ -81,7 +92,9 @@
     item.appendChild(open);
 
     var facts = el("p", "desk-chat-facts");
-    var parts = [chat.organization_name, chat.product_area, t("desk_waiting", {minutes: minutesSince(chat.created_at)}),
+    var routing = chat.routing || {};
+    var parts = [chat.organization_name, chat.product_area,
+      routing.assignee ? null : t("desk_waiting", {minutes: minutesSince(chat.created_at)}),
       t(chat.customer_connected ? "desk_customer_here" : "desk_customer_away")];
     if (chat.unread) {
       parts.push(t("desk_unread", {count: chat.unread}));
@@ -92,9 +105,12 @@
     } else if (sla.deadline && sla.state === "running") {
       parts.push(t("desk_sla_left", {time: deadlineOf(sla.deadline, sla.timezone)}));
     }
-    var routing = chat.routing || {};
     if (routing.assignee) {
       parts.push(t("desk_held_by", {name: routing.assignee.name || routing.assignee.account_id}));
+    } else if (routing.state === "offered" && routing.directed) {
+      parts.push(t("desk_transferred_to", {name: nameOf((routing.offered_to || [])[0])}));
+    } else if (routing.state === "offered" && !(routing.offered_to || []).length) {
+      parts.push(t("desk_no_agent_yet", {group: routing.group || t("desk_all_agents")}));
     } else if (routing.state === "offered") {
       parts.push(t("desk_offered", {group: routing.group || t("desk_all_agents")}));
     }
