@@ -304,3 +304,26 @@ def test_host_resource_carries_manifest_csp(forge_chat, jira_site):
     assert "script-src 'self'" in csp
     assert "frame-ancestors http://127.0.0.1:" in csp
     assert '<script src="/_devsite/forge/host-static/iframe-bridge.js"></script>' in response.text
+
+
+def test_long_poll_capped_for_forge_calls(database_url, jira_site, tmp_path):
+    # invokeRemote gives the remote 25 s: a long-poll it carries must answer within 20 s.
+    from types import SimpleNamespace
+
+    from flask import g
+
+    from addon.web.api import FORGE_LONG_POLL_MAX_SECS, long_poll_secs
+
+    from addon import create_app
+
+    from .conftest import addon_overrides
+    from .support import stop_background
+
+    app = create_app(addon_overrides(database_url, jira_site, free_port(), tmp_path, LONG_POLL_SECS=25))
+    try:
+        with app.test_request_context("/api/chats/1/poll"):
+            assert long_poll_secs() == 25
+            g.forge = SimpleNamespace()
+            assert long_poll_secs() == FORGE_LONG_POLL_MAX_SECS == 20
+    finally:
+        stop_background(app)

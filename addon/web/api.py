@@ -285,6 +285,18 @@ def send_message(conversation_id):
     }), 201 if created else 200
 
 
+# Forge's invokeRemote gives a remote 25 s per call: a long-poll through it must answer well before.
+FORGE_LONG_POLL_MAX_SECS = 20.0
+
+
+def long_poll_secs():
+    """How long a long-poll of this request may wait: LONG_POLL_SECS, capped for calls from Forge."""
+    secs = current_app.config["LONG_POLL_SECS"]
+    if getattr(g, "forge", None) is not None:
+        return min(secs, FORGE_LONG_POLL_MAX_SECS)
+    return secs
+
+
 @bp.get("/chats/<int:conversation_id>/poll")
 @require_jwt("context")
 def poll(conversation_id):
@@ -310,7 +322,7 @@ def poll(conversation_id):
         return (found, frames) if found or frames else None
 
     hub = current_app.extensions["hub"]
-    messages, frames = hub.wait(viewer, conversation, check, current_app.config["LONG_POLL_SECS"]) or ([], [])
+    messages, frames = hub.wait(viewer, conversation, check, long_poll_secs()) or ([], [])
     # `frames` are the live frames other than messages: today the viewer's SLA frame.
     return jsonify({"conversation_id": conversation.id, "messages": messages, "frames": frames})
 
