@@ -53,14 +53,15 @@ def serious_violations(frame):
             if violation["impact"] in ("serious", "critical")]
 
 
-def start_chat(page):
-    """Start a chat from the portal footer; return the request key the footer shows."""
-    footer = page.frame_locator(FOOTER_FRAME)
+def start_chat(page, frame=FOOTER_FRAME, area="Comptabilité", summary="Impossible de valider une facture",
+               message=FIRST_MESSAGE):
+    """Start a chat from the portal footer in `frame`; return the request key the footer shows."""
+    footer = page.frame_locator(frame)
     footer.get_by_role("button", name="Démarrer une discussion").click()
-    footer.get_by_label("Résumé").fill("Impossible de valider une facture")
-    footer.get_by_label("Domaine fonctionnel").select_option("Comptabilité")
+    footer.get_by_label("Résumé").fill(summary)
+    footer.get_by_label("Domaine fonctionnel").select_option(area)
     footer.get_by_label("Bloquant").check()
-    footer.get_by_label("Votre message").fill(FIRST_MESSAGE)
+    footer.get_by_label("Votre message").fill(message)
     footer.get_by_role("button", name="Démarrer la discussion").click()
 
     heading = footer.locator("[data-chat-heading]")

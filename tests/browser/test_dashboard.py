@@ -158,13 +158,5 @@ def _status_of(chat_addon, account_id):
 
 def _start_production_chat(customer):
     customer.reload()
-    footer = customer.frame_locator(FOOTER_FRAME)
-    footer.get_by_role("button", name="Démarrer une discussion").click()
-    footer.get_by_label("Résumé").fill("Nomenclature incomplète")
-    footer.get_by_label("Domaine fonctionnel").select_option("Production")
-    footer.get_by_label("Bloquant").check()
-    footer.get_by_label("Votre message").fill("La nomenclature de l'article 12 est vide.")
-    footer.get_by_role("button", name="Démarrer la discussion").click()
-    heading = footer.locator("[data-chat-heading]")
-    expect(heading).to_contain_text("SUP-", timeout=WAIT_MS)
-    return heading.inner_text().split()[-1]
+    return start_chat(customer, area="Production", summary="Nomenclature incomplète",
+                      message="La nomenclature de l'article 12 est vide.")

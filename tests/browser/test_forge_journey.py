@@ -5,15 +5,20 @@ The key user starts a chat in the portal's footer module and the agent replies f
 panel module. The key user sees the reply, and Jira's comments are authored by the real people.
 """
 
-import re
-
 import pytest
 import requests
 from playwright.sync_api import expect
 
 from addon import create_app
 from addon.atlassian.forge.tenancy import forge_client_key
-from tests.browser.test_chat_journey import FIRST_MESSAGE, REPLY, comments_of, log_entry, logged_in_page, send
+from tests.browser.test_chat_journey import (
+    REPLY,
+    comments_of,
+    log_entry,
+    logged_in_page,
+    send,
+    start_chat,
+)
 from tests.conftest import addon_overrides
 from tests.forge_support import APP_ID, forge_overrides, mint
 from tests.subscriptions import grant_defaults
@@ -56,24 +61,10 @@ def forge_addon(jira_site, tmp_path):
         server.stop()
 
 
-def start_chat(page):
-    footer = page.frame_locator(FOOTER_FRAME)
-    footer.get_by_role("button", name="Démarrer une discussion").click()
-    footer.get_by_label("Résumé").fill("Impossible de valider une facture")
-    footer.get_by_label("Domaine fonctionnel").select_option("Comptabilité")
-    footer.get_by_label("Bloquant").check()
-    footer.get_by_label("Votre message").fill(FIRST_MESSAGE)
-    footer.get_by_role("button", name="Démarrer la discussion").click()
-
-    heading = footer.locator("[data-chat-heading]")
-    expect(heading).to_have_text(re.compile(r"^Demande SUP-\d+$"), timeout=WAIT_MS)
-    return heading.inner_text().split()[-1]
-
-
 def test_forge_chat_journey(browser, jira_site, forge_addon):
     customer = logged_in_page(browser, jira_site.url, CUSTOMER, PORTAL_PAGE)
     customer.set_default_timeout(WAIT_MS)
-    issue_key = start_chat(customer)
+    issue_key = start_chat(customer, FOOTER_FRAME)
     footer = customer.frame_locator(FOOTER_FRAME)
     expect(log_entry(footer, "Version 12.3")).to_have_count(1, timeout=WAIT_MS)
 
