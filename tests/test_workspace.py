@@ -83,7 +83,8 @@ def test_routing_settings_checked_against_jira(chat_site):
         "areas": {"Achats": {"group": "groupe-inexistant", "assignee": "agent-inexistant"}}})
     assert response.status_code == 400
     message = response.json()["error"]["message"]
-    assert "groupe-inexistant" in message and "agent-inexistant" in message
+    assert "groupe-inexistant" in message
+    assert "agent-inexistant" in message
     assert chat_site.api("GET", "/admin/routing", LEA).json()["routing"]["areas"] == {}
 
 
@@ -97,7 +98,7 @@ def test_routing_settings_for_admins_only(chat_site):
 
 # -- routing and presence -------------------------------------------------------------------------
 
-def test_new_chat_offered_to_online_agents_of_its_group(chat_site):
+def test_offer_goes_to_group_agents(chat_site):
     set_routing(chat_site)
     presence(chat_site, CAMILLE)
     presence(chat_site, HUGO)
@@ -116,7 +117,7 @@ def test_away_and_silent_agents_get_no_offer(chat_site):
     assert routing_of(chat_site, start(chat_site)["id"])["offered_to"] == []
 
     presence(chat_site, HUGO, "available")
-    # A presence nobody renewed for longer than the timeout reads as away.
+    # A presence not renewed for longer than the timeout reads as away.
     with Session(chat_site.server.app.extensions["database"].engine) as session:
         row = session.query(AgentPresence).filter_by(account_id=HUGO).one()
         row.seen_at = utcnow() - timedelta(minutes=5)
@@ -157,7 +158,8 @@ def test_claim_assigns_and_tells_the_key_user(chat_site, jira_site):
     assert issue_of(jira_site, conversation["issue_key"])["properties"][glance]["value"]["label"] == "Hugo"
 
     [joined] = events_of(chat_site.server.app, conversation["id"], "agent_joined")
-    assert joined.visibility == "public" and joined.body == "Hugo"
+    assert joined.visibility == "public"
+    assert joined.body == "Hugo"
     seen = chat_site.api("GET", f"/chats/{conversation['id']}/messages", CUSTOMER).json()["messages"]
     assert any(m["event_type"] == "agent_joined" for m in seen)
 
@@ -186,7 +188,7 @@ def test_capacity_limits_offers_and_claims(chat_site):
     refused = claim(chat_site, second["id"], HUGO)
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "capacity_reached"
-    # A third chat goes to nobody in the full group.
+    # A third chat is offered to no agent of the full group.
     assert routing_of(chat_site, start(chat_site)["id"])["offered_to"] == []
 
 
@@ -243,7 +245,7 @@ def test_transfer_to_an_agent_offers_to_that_agent(chat_site):
     assert response.status_code == 200, response.text
     assert response.json()["routing"]["offered_to"] == [LEA]
     assert keys(desk_of(chat_site, LEA)["lists"]["unclaimed"]) == [conversation["issue_key"]]
-    assert "Léa Petit" in response.json()["warning"]  # she is busy: the sender is told
+    assert "Léa Petit" in response.json()["warning"]  # she is busy, so the sender gets a warning
     # A chat sent to one person is not offered to the group meanwhile.
     assert desk_of(chat_site, HUGO)["lists"]["unclaimed"] == []
     [event] = events_of(chat_site.server.app, conversation["id"], "chat_transferred")
@@ -255,7 +257,8 @@ def test_unclaimed_chat_offered_again_after_the_delay(chat_site):
     conversation = start(chat_site)
     app = chat_site.server.app
     first = stored_routing(app, conversation["id"])
-    assert first.offered_to == [] and first.offer_round == 1
+    assert first.offered_to == []
+    assert first.offer_round == 1
 
     presence(chat_site, HUGO)
     with app.app_context():
@@ -263,7 +266,8 @@ def test_unclaimed_chat_offered_again_after_the_delay(chat_site):
         assert claims.reoffer_due(utcnow() + timedelta(seconds=61)) == 1
         assert claims.reoffer_due(utcnow() + timedelta(seconds=61)) == 0  # once per round
     again = stored_routing(app, conversation["id"])
-    assert again.offered_to == [HUGO] and again.offer_round == 2
+    assert again.offered_to == [HUGO]
+    assert again.offer_round == 2
 
     claim(chat_site, conversation["id"], HUGO)
     with app.app_context():
@@ -324,12 +328,15 @@ REPLIES = [
 def test_canned_replies_validated(chat_site):
     bad = chat_site.api("PUT", "/admin/canned-replies", LEA, json={"replies": [
         {"shortcut": "Hello!", "title": "x", "body_fr": "x"}]})
-    assert bad.status_code == 400 and "Hello!" in bad.json()["error"]["message"]
+    assert bad.status_code == 400
+    assert "Hello!" in bad.json()["error"]["message"]
     unknown = chat_site.api("PUT", "/admin/canned-replies", LEA, json={"replies": [
         {"shortcut": "a", "title": "x", "body_fr": "Bonjour {nom}"}]})
-    assert unknown.status_code == 400 and "{nom}" in unknown.json()["error"]["message"]
+    assert unknown.status_code == 400
+    assert "{nom}" in unknown.json()["error"]["message"]
     twice = chat_site.api("PUT", "/admin/canned-replies", LEA, json={"replies": [REPLIES[1], REPLIES[1]]})
-    assert twice.status_code == 400 and "cache" in twice.json()["error"]["message"]
+    assert twice.status_code == 400
+    assert "cache" in twice.json()["error"]["message"]
     assert chat_site.api("PUT", "/admin/canned-replies", CAMILLE, json={"replies": []}).status_code == 403
 
 
@@ -343,7 +350,8 @@ def test_canned_reply_filled_for_the_chat(chat_site):
     assert filled["language"] == "fr"  # Alice's Jira language
     text = filled["text"]
     assert text.startswith(f"Bonjour Alice, ici Camille Martin pour la demande {conversation['issue_key']}.")
-    assert "{heure_reponse}" not in text and "Réponse avant " in text
+    assert "{heure_reponse}" not in text
+    assert "Réponse avant " in text
 
     english = chat_site.api("GET", f"/chats/{conversation['id']}/canned-replies/bonjour?reply_lang=en",
                             CAMILLE).json()

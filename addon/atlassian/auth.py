@@ -75,7 +75,7 @@ def require_jwt(qsh_kind):
 
 def _authenticate_request(qsh_kind):
     # With Forge on, a Custom UI page calls the same routes through invokeRemote, which sends a
-    # Forge Invocation Token as `Authorization: Bearer`; it stands where a context token would.
+    # Forge Invocation Token as `Authorization: Bearer` in place of a context token.
     if qsh_kind == "context" and current_app.config.get("FORGE_ENABLED"):
         from .forge import ui_auth
 

@@ -114,8 +114,8 @@ def unread_count(viewer, conversation):
 
     Entries the viewer wrote or caused do not count (their replies to a proposed solution carry their
     account id), nor deleted messages. A key user counts only public entries, without the satisfaction
-    question event, which their chat does not show in the log, nor an agent joining, which says nothing
-    to read.
+    question event, which their chat does not show in the log, nor an agent joining, which carries no
+    news to read.
     """
     statement = select(func.count(Message.id)).where(
         Message.conversation_id == conversation.id, Message.seq > last_read_seq(viewer, conversation),
@@ -285,12 +285,12 @@ def send_message(conversation_id):
     }), 201 if created else 200
 
 
-# Forge's invokeRemote gives a remote 25 s per call: a long-poll through it must answer well before.
+# Forge's invokeRemote gives a remote 25 s per call, so a long-poll through it must return well before.
 FORGE_LONG_POLL_MAX_SECS = 20.0
 
 
 def long_poll_secs():
-    """How long a long-poll of this request may wait: LONG_POLL_SECS, capped for calls from Forge."""
+    """Return how long a long-poll of this request may wait: LONG_POLL_SECS, capped for calls from Forge."""
     secs = current_app.config["LONG_POLL_SECS"]
     if getattr(g, "forge", None) is not None:
         return min(secs, FORGE_LONG_POLL_MAX_SECS)

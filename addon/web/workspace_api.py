@@ -65,7 +65,7 @@ def heartbeat():
 @bp.get("/agent/desk")
 @require_jwt("context")
 def get_desk():
-    """The dashboard's state in one call, which also keeps the agent's presence alive."""
+    """Return the dashboard's state in one call, which also keeps the agent's presence alive."""
     viewer = _agent()
     installation = g.connect.installation
     me = presence.heartbeat(viewer)

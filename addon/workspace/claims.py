@@ -127,7 +127,9 @@ def _claimed_glance(viewer):
 # -- routing a new chat ---------------------------------------------------------------------------
 
 def route_new_chat(conversation_id):
-    """Offer a chat that just started to its group's online agents. Never raises: routing is best effort."""
+    """Offer a chat that just started to its group's online agents; log a failure rather than raise it."""
+    # NOTE: this runs inside the chat start request, and the group's member list (cached a minute)
+    # may be read from Jira while the conversation row is locked; a slow Jira slows the start.
     try:
         with _database().transaction() as session:
             conversation = lock_conversation(session, conversation_id)
@@ -246,8 +248,8 @@ def transfer(viewer, conversation, *, to_account_id=None, to_group=None, note=No
         group = to_group or (current.group_name if current else None)
         row = routing.offer(session, installation, locked, limits, group_name=group)
         if to_account_id:
-            # A transfer to a person goes to that person even when busy or at their limit; the group
-            # gets the chat at the next re-offer if they do not claim it.
+            # A transfer to a person goes to that person even when busy or at their limit. If they do
+            # not claim it, the group gets the chat at the next re-offer.
             row.offered_to = [to_account_id]
             row.directed = True
             row.reoffer_at = utcnow() + timedelta(seconds=limits["reoffer_after_secs"])

@@ -42,7 +42,7 @@ def waits_for(row, account_id, free_member_of):
     """Tell whether an unclaimed chat (its routing `row`, or None) waits for `account_id`.
 
     A chat waits for the agents its offer named, and for any agent of its group who is available
-    with room for one more chat now, so that an agent who comes back sees the waiting chats at once.
+    with room for one more chat now, so that an agent who comes back gets the waiting chats at once.
     A transfer to a named agent (`directed`) waits for that agent only. `free_member_of(group)` tells
     whether the viewer is such an agent of `group`. Chats older than routing wait for everyone.
     """

@@ -62,7 +62,7 @@ class ChatRouting(Base):
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=RoutingState.OFFERED)
     # The agents the current offer went to (accountIds); empty when none was online.
     offered_to: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
-    # True when a transfer named one agent: only that agent sees the offer until the next re-offer.
+    # True when a transfer named one agent: only that agent gets the offer until the next re-offer.
     directed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     offer_round: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -4,7 +4,7 @@ The site's `chat_routing` setting maps each product area of the start form to a 
 optionally an assignee to offer it to first, and the JSM queue the dashboard links to). A new chat
 is offered at once to every agent of that group who is available and holds fewer open chats than
 the limit; when no agent claims it within `reoffer_after_secs`, the sweeper offers it again to
-whoever is eligible then (the job in jobs.py). Group members come from Jira and are cached for a minute.
+the agents eligible then (the job in jobs.py). Group members come from Jira and are cached for a minute.
 """
 
 import logging
@@ -187,7 +187,7 @@ def is_member(installation, account_id, group_name):
 # -- load and eligibility -------------------------------------------------------------------------
 
 def live_chat():
-    """The SQL condition of a chat still live: its request open, and not moved to e-mail or a ticket."""
+    """Return the SQL condition of a live chat: its request open, and not moved to e-mail or a ticket."""
     moved_out = (
         select(ConversationMove.id)
         .where(ConversationMove.conversation_id == Conversation.id, ConversationMove.state == MoveState.ACTIVE,

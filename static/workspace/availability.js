@@ -1,5 +1,5 @@
-/* The portal launcher says whether an agent could take a chat now (never which agent), asked again
- * every 30 s while the page is visible. */
+/* The portal launcher's line on whether an agent could take a chat now (never which agent),
+ * requested again every 30 s while the page is visible. */
 (function () {
   "use strict";
 
@@ -31,7 +31,7 @@
       available = !!(data && data.available);
       draw();
     }, function () {
-      // Without an answer the launcher keeps its last line rather than guessing.
+      // When the request fails, the launcher keeps its last line rather than guessing.
     }).then(function () { window.setTimeout(refresh, REFRESH_MS); });
   }
 

@@ -102,7 +102,7 @@ def test_dashboard_routes_claims_and_transfers(browser, jira_site, chat_addon):
     box.press("Enter")
     expect(log_entry(footer, canned)).to_have_count(1, timeout=WAIT_MS)
 
-    # Transferred to production with a note: Camille gets the offer, Hugo no longer holds it.
+    # Transferred to production with a note: Camille gets the offer, and Hugo is no longer its holder.
     hugo.get_by_label("To the group").fill("support-production")
     hugo.get_by_label("Note for the receiver").fill("Problème de nomenclature <b>urgent</b>")
     hugo.get_by_role("button", name="Transfer the chat").click()
