@@ -88,6 +88,20 @@ def test_routing_settings_checked_against_jira(chat_site):
     assert chat_site.api("GET", "/admin/routing", LEA).json()["routing"]["areas"] == {}
 
 
+def test_first_agent_must_belong_to_the_area_group(chat_site):
+    # Camille is in support-production, not in support-finance.
+    response = chat_site.api("PUT", "/admin/routing", LEA, json={
+        "areas": {"Ventes": {"group": "support-finance", "assignee": CAMILLE}}})
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert CAMILLE in message
+    assert "support-finance" in message
+    assert chat_site.api("GET", "/admin/routing", LEA).json()["routing"]["areas"] == {}
+
+    stored = set_routing(chat_site, areas={"Ventes": {"group": "support-finance", "assignee": HUGO}})
+    assert stored["areas"]["Ventes"]["assignee"] == HUGO
+
+
 def test_routing_settings_for_admins_only(chat_site):
     assert chat_site.api("PUT", "/admin/routing", CAMILLE, json={}).status_code == 403
     # The generic settings route refuses the key rather than ignoring it.

@@ -101,26 +101,35 @@ def clean_routing(value):
 
 
 def check_against_jira(installation, routing):
-    """Raise InvalidInput naming every group or accountId of `routing` that the site does not know.
+    """Raise InvalidInput naming every group or accountId of `routing` that the site does not know,
+    and every first agent who is not a member of their area's group.
 
-    A mistyped group would otherwise leave its area's chats offered to no agent.
+    A mistyped group would otherwise leave its area's chats offered to no agent, and a first agent
+    outside the group would receive chats that the group's agents cannot see.
     """
-    unknown = []
+    unknown, members_of = [], {}
     groups = {rule["group"] for rule in routing["areas"].values() if rule.get("group")}
     if routing.get("default_group"):
         groups.add(routing["default_group"])
     for group in sorted(groups):
         _group_cache().invalidate((installation.id, group))
         try:
-            group_members(installation, group)
+            members_of[group] = set(group_members(installation, group))
         except JiraNotFound:
             unknown.append(("group", group))
+    outsiders = []
     with jira_client_for(installation) as jira:
         for account_id in sorted({rule["assignee"] for rule in routing["areas"].values() if rule.get("assignee")}):
             try:
                 jira.get_user(account_id)
             except JiraNotFound:
                 unknown.append(("user", account_id))
+    for area, rule in sorted(routing["areas"].items()):
+        account_id = rule.get("assignee")
+        group = rule_for(routing, area)["group"]
+        if account_id and group in members_of and account_id not in members_of[group] \
+                and ("user", account_id) not in unknown:
+            outsiders.append((area, account_id, group))
     if unknown:
         french = ", ".join(f"groupe {name!r}" if kind == "group" else f"compte {name!r}" for kind, name in unknown)
         english = ", ".join(f"group {name!r}" if kind == "group" else f"account {name!r}" for kind, name in unknown)
@@ -128,6 +137,14 @@ def check_against_jira(installation, routing):
             f"Jira ne connaît pas : {french}. Corrigez le nom du groupe ou l'accountId du technicien, puis "
             f"enregistrez. / Jira does not know: {english}. Correct the group name or the agent's accountId, "
             f"then save."
+        )
+    if outsiders:
+        french = ", ".join(f"{account!r} (domaine {area!r}, groupe {group!r})" for area, account, group in outsiders)
+        english = ", ".join(f"{account!r} (area {area!r}, group {group!r})" for area, account, group in outsiders)
+        raise InvalidInput(
+            f"Le premier technicien doit être membre du groupe du domaine : {french}. Ajoutez-le au groupe dans "
+            f"Jira ou choisissez un autre technicien. / The first agent must be a member of the area's group: "
+            f"{english}. Add them to the group in Jira or choose another agent."
         )
 
 
