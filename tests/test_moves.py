@@ -283,6 +283,9 @@ def test_appointment_slots_validated(clock_site):
         (["2026-03-02T09:00"], "in the past"),
         (["2027-06-01T10:00"], "more than 365 days"),
         (["2026-03-03T14:00", "2026-03-03T13:00:00+00:00"], "Two slots are the same"),
+        # Support closes from 12:00 to 14:00 and at weekends in the default calendar.
+        (["2026-03-03T12:30"], "outside support hours"),
+        (["2026-03-07T10:00"], "outside support hours"),
     ]
     for slots, fragment in cases:
         response = move(clock_site, conversation["id"], "appointment", slots=slots)

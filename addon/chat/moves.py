@@ -185,13 +185,13 @@ def move(viewer, conversation, target, reason, *, slots=None, duration_minutes=N
                            f"/ Unknown target {str(target)[:40]!r}; choose one of {', '.join(MoveTarget.ALL)}.")
     reason = clean_reason(reason)
     settings = get_settings(conversation.installation_id)
-    zone = calendar_from_settings(settings).timezone
+    calendar = calendar_from_settings(settings)
     now = sla_now()
     fields = {}
     if target == MoveTarget.APPOINTMENT:
         from .moves_appointment import clean_duration, clean_slots
 
-        starts = clean_slots(slots, zone, now)
+        starts = clean_slots(slots, calendar, now)
         fields["slots"] = [moves_sla.iso_utc(start) for start in starts]
         fields["duration_minutes"] = clean_duration(duration_minutes, settings)
     elif slots:
@@ -218,7 +218,7 @@ def move(viewer, conversation, target, reason, *, slots=None, duration_minutes=N
         session.flush()
         installation = session.get(Installation, conversation.installation_id)
         notice = moves_text.notice_comment(
-            moved, [moves_sla.parse_utc(start) for start in moved.slots or []], zone,
+            moved, [moves_sla.parse_utc(start) for start in moved.slots or []], calendar.timezone,
             request_portal_url(installation, conversation))
         events = [
             record_event(session, conversation, REASON_EVENT, moves_text.reason_comment(moved),

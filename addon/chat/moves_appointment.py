@@ -39,12 +39,13 @@ class JiraUnreachable(AddonError):
     status = 503
 
 
-def clean_slots(slots, zone, now):
+def clean_slots(slots, calendar, now):
     """Return the proposed slot starts as aware datetimes, sorted, or raise InvalidInput.
 
-    Each slot is an ISO 8601 date-time; one without an offset is read in `zone`, the SLA
-    calendar's time zone.
+    Each slot is an ISO 8601 date-time; one without an offset is read in the time zone of
+    `calendar`, the site's SLA calendar. A slot must start while support is open.
     """
+    zone = calendar.timezone
     if not isinstance(slots, list) or not 1 <= len(slots) <= SLOTS_MAX:
         raise InvalidInput(f"Proposez de 1 à {SLOTS_MAX} créneaux (liste de dates-heures). "
                            f"/ Propose 1 to {SLOTS_MAX} slots (a list of date-times).")
@@ -62,6 +63,10 @@ def clean_slots(slots, zone, now):
         if start > now + timedelta(days=SLOT_HORIZON_DAYS):
             raise InvalidInput(f"Le créneau {value} est à plus de {SLOT_HORIZON_DAYS} jours. "
                                f"/ Slot {value} is more than {SLOT_HORIZON_DAYS} days ahead.")
+        if not calendar.is_open(start):
+            raise InvalidInput(f"Le créneau {value} tombe hors des heures d'ouverture du support ; proposez un "
+                               f"créneau pendant ces heures. / Slot {value} falls outside support hours; propose "
+                               f"a slot within them.")
         starts.append(start)
     if len({start.timestamp() for start in starts}) != len(starts):
         raise InvalidInput("Deux créneaux sont identiques. / Two slots are the same.")

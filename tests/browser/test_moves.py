@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from addon.settings import set_setting
+from addon.sla.calendar import BusinessCalendar
 from tests.browser.test_admin import ADMIN_FRAME, ADMIN_PAGE
 from tests.browser.test_chat_journey import FOOTER_FRAME, GLANCE_FRAME, PORTAL, log_entry, logged_in_page, start_chat
 from tests.browser.test_solution import wait_comment
@@ -80,7 +81,11 @@ def test_move_requires_reason(browser, jira_site, chat_addon):
 
 def test_appointment_pick_and_invitation(browser, jira_site, chat_addon):
     footer, glance, issue_key, customer = chat_with_agent(browser, jira_site)
+    # Slots must fall within support hours: the first day the default calendar opens, three days on.
+    calendar = BusinessCalendar.default()
     day = (datetime.now(ZoneInfo("Europe/Paris")) + timedelta(days=3)).date()
+    while not calendar.open_intervals(day):
+        day += timedelta(days=1)
     slots = [f"{day.isoformat()}T10:00", f"{day.isoformat()}T15:30"]
 
     move_as_agent(glance, "Prendre rendez-vous", slots=slots)
