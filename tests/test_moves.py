@@ -393,6 +393,10 @@ def test_appointment_holds_sla_until_slot(clock_site, fake_clock):
     assert held.state == ClockState.PAUSED
     assert held.next_due_at is None
     assert stored_move(app, move_id).sla_paused_until == paris(2026, 3, 3, 14)
+    # The agent panel says what holds the clock: the appointment, not the customer.
+    view = clock_site.api("GET", f"/chats/by-issue/{conversation['issue_key']}?project_key=SUP",
+                          AGENT).json()["conversation"]["sla"]
+    assert view["held_until"] == "2026-03-03T13:00:00+00:00"
     with app.app_context():
         sweep(now=paris(2026, 3, 3, 13, 59))
     assert clock_of(app, conversation["id"]).state == ClockState.PAUSED

@@ -47,10 +47,14 @@ def release(session, conversation, move, now):
 
 def is_held(session, conversation_id, now):
     """Tell whether a move holds the conversation's clock at `now`."""
-    statement = select(ConversationMove.id).where(
+    return held_until(session, conversation_id, now) is not None
+
+
+def held_until(session, conversation_id, now):
+    """Return when the appointment that holds the conversation's clock starts, or None."""
+    return session.execute(select(ConversationMove.sla_paused_until).where(
         ConversationMove.conversation_id == conversation_id, ConversationMove.sla_paused_until > now,
-        ConversationMove.sla_resumed_at.is_(None)).limit(1)
-    return session.execute(statement).first() is not None
+        ConversationMove.sla_resumed_at.is_(None)).order_by(ConversationMove.sla_paused_until).limit(1)).scalar()
 
 
 def resume_due(now):

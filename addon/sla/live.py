@@ -14,7 +14,7 @@ the customer view and nothing else. A long-polling client sends the version it s
 import logging
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..settings import get_settings
 from .calendar import CalendarError
@@ -80,9 +80,22 @@ def agent_view(clock, calendar=None, now=None):
     }
     if clock.state == ClockState.PAUSED and calendar is not None:
         # A paused clock has no deadline yet; the panel shows the business minutes left instead.
-        used = consumed_minutes(clock, calendar, now or sla_now())
+        now = now or sla_now()
+        used = consumed_minutes(clock, calendar, now)
         view["remaining_minutes"] = max(0, round(clock.window_minutes - used))
+        view["held_until"] = _appointment_hold(clock, now)
     return view
+
+
+def _appointment_hold(clock, now):
+    """Return the UTC ISO start of the appointment that holds the clock, or None when the pause is
+    the Jira status's (waiting for the customer)."""
+    from ..chat.moves_sla import held_until
+
+    session = object_session(clock)
+    if session is None:
+        return None
+    return iso_utc(held_until(session, clock.conversation_id, now))
 
 
 def customer_view(clock, calendar, now):

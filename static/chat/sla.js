@@ -147,6 +147,9 @@
     if (state === "stopped") {
       return t("sla_stopped");
     }
+    if (state === "paused" && instant(sla.held_until)) {
+      return sentence("sla_held", instant(sla.held_until), zone, now);
+    }
     if (state === "paused") {
       return typeof sla.remaining_minutes === "number"
         ? t("sla_paused_left", {duration: duration(sla.remaining_minutes)}) : t("sla_paused");
