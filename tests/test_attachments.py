@@ -191,6 +191,9 @@ def test_configured_limits_apply_and_are_published(site):
     bad = site.api("PUT", "/admin/attachments", ADMIN, json={"max_bytes": 4096, "kinds": ["videos"]})
     assert bad.status_code == 400
     assert "videos" in bad.json()["error"]["message"]
+    too_big = site.api("PUT", "/admin/attachments", ADMIN, json={"max_bytes": 60 * 1024 * 1024})
+    assert too_big.status_code == 400
+    assert "(reçu 60 Mo)" in too_big.json()["error"]["message"]
     changed = site.api("PUT", "/admin/attachments", ADMIN, json={"max_bytes": 4096, "kinds": ["images"]})
     assert changed.status_code == 200, changed.text
 

@@ -348,6 +348,12 @@ def test_canned_replies_validated(chat_site):
         {"shortcut": "a", "title": "x", "body_fr": "Bonjour {nom}"}]})
     assert unknown.status_code == 400
     assert "{nom}" in unknown.json()["error"]["message"]
+    # Errors name the reply and the field as the settings page shows them, not the JSON path.
+    untitled = chat_site.api("PUT", "/admin/canned-replies", LEA, json={"replies": [
+        REPLIES[1], {"shortcut": "b", "title": "", "body_fr": "x"}]})
+    assert untitled.status_code == 400
+    assert untitled.json()["error"]["message"] == (
+        "Réponse type n° 2, le titre : champ obligatoire. / Canned reply 2, the title: required.")
     twice = chat_site.api("PUT", "/admin/canned-replies", LEA, json={"replies": [REPLIES[1], REPLIES[1]]})
     assert twice.status_code == 400
     assert "cache" in twice.json()["error"]["message"]

@@ -226,12 +226,15 @@ def check_file(filename, declared_type, data, limits):
 def validate_limits(max_bytes, kinds):
     """Check the limits a support lead submits; return (max_bytes, kinds in KINDS order), or raise
     ValueError with a bilingual sentence naming the bad value."""
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not (
-            MIN_BYTES_FLOOR <= max_bytes <= MAX_BYTES_CEILING):
+    is_size = isinstance(max_bytes, int) and not isinstance(max_bytes, bool)
+    if not is_size or not MIN_BYTES_FLOOR <= max_bytes <= MAX_BYTES_CEILING:
+        # Name a size as the settings page shows it, in megabytes, rather than the bytes it sends.
+        got_fr = size_text(max_bytes, "fr") if is_size and max_bytes >= 0 else repr(max_bytes)[:40]
+        got_en = size_text(max_bytes, "en") if is_size and max_bytes >= 0 else repr(max_bytes)[:40]
         raise ValueError(
             f"La taille maximale va de {size_text(MIN_BYTES_FLOOR, 'fr')} à {size_text(MAX_BYTES_CEILING, 'fr')} "
-            f"(reçu {max_bytes!r}). / The maximum size is {size_text(MIN_BYTES_FLOOR, 'en')} to "
-            f"{size_text(MAX_BYTES_CEILING, 'en')} (got {max_bytes!r}).")
+            f"(reçu {got_fr}). / The maximum size is {size_text(MIN_BYTES_FLOOR, 'en')} to "
+            f"{size_text(MAX_BYTES_CEILING, 'en')} (got {got_en}).")
     if not isinstance(kinds, list) or not kinds or any(kind not in KINDS for kind in kinds):
         raise ValueError(
             f"Choisissez au moins un type de fichier parmi {', '.join(KINDS)} (reçu {kinds!r}). / "

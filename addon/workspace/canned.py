@@ -31,23 +31,41 @@ VARIABLES = {
 }
 
 
+# How error messages name the fields of a reply, in French and in English.
+FIELD_NAMES = {
+    "shortcut": ("le raccourci", "the shortcut"),
+    "title": ("le titre", "the title"),
+    "body_fr": ("le texte en français", "the French text"),
+    "body_en": ("le texte en anglais", "the English text"),
+}
+
+
+def _where(index, field=None):
+    """Return how an error names reply `index` (0-based) and, optionally, its field: (French, English)."""
+    french, english = f"Réponse type n° {index + 1}", f"Canned reply {index + 1}"
+    if field is None:
+        return french, english
+    return f"{french}, {FIELD_NAMES[field][0]}", f"{english}, {FIELD_NAMES[field][1]}"
+
+
 def _text(value, where, max_chars, required=True):
+    french, english = where
     if value is None or value == "":
         if required:
-            raise InvalidInput(f"{where} est obligatoire. / {where} is required.")
+            raise InvalidInput(f"{french} : champ obligatoire. / {english}: required.")
         return ""
     if not isinstance(value, str) or len(value) > max_chars:
-        raise InvalidInput(f"{where} doit être un texte d'au plus {max_chars} caractères. "
-                           f"/ {where} must be a text of at most {max_chars} characters.")
+        raise InvalidInput(f"{french} : {max_chars} caractères au plus. / {english}: at most {max_chars} characters.")
     return value.strip()
 
 
 def _check_variables(text, where):
+    french, english = where
     for name in VARIABLE.findall(text):
         if name not in VARIABLES:
             known = ", ".join("{" + key + "}" for key in VARIABLES)
-            raise InvalidInput(f"{where} : variable inconnue {{{name}}} ; variables possibles : {known}. "
-                               f"/ {where}: unknown variable {{{name}}}; known variables: {known}.")
+            raise InvalidInput(f"{french} : variable inconnue {{{name}}} ; variables possibles : {known}. "
+                               f"/ {english}: unknown variable {{{name}}}; known variables: {known}.")
 
 
 def clean_replies(value):
@@ -57,26 +75,27 @@ def clean_replies(value):
                            f"/ Canned replies must be a list of at most {MAX_REPLIES} items.")
     cleaned, seen = [], set()
     for index, reply in enumerate(value):
-        where = f"replies[{index}]"
         if not isinstance(reply, dict):
-            raise InvalidInput(f"{where} doit être un objet. / {where} must be an object.")
+            french, english = _where(index)
+            raise InvalidInput(f"{french} : un objet est attendu. / {english}: an object is expected.")
         shortcut = reply.get("shortcut")
         if not isinstance(shortcut, str) or not SHORTCUT.fullmatch(shortcut):
+            french, english = _where(index, "shortcut")
             raise InvalidInput(
-                f"{where}.shortcut {str(shortcut)[:40]!r} : lettres minuscules, chiffres, - et _, 32 caractères au plus. "
-                f"/ {where}.shortcut {str(shortcut)[:40]!r}: lower-case letters, digits, - and _, at most 32 characters."
+                f"{french} {str(shortcut)[:40]!r} : lettres minuscules, chiffres, - et _, 32 caractères au plus. "
+                f"/ {english} {str(shortcut)[:40]!r}: lower-case letters, digits, - and _, at most 32 characters."
             )
         if shortcut in seen:
             raise InvalidInput(f"Raccourci en double : {shortcut}. / Duplicate shortcut: {shortcut}.")
         seen.add(shortcut)
         item = {
             "shortcut": shortcut,
-            "title": _text(reply.get("title"), f"{where}.title", MAX_TITLE_CHARS),
-            "body_fr": _text(reply.get("body_fr"), f"{where}.body_fr", MAX_BODY_CHARS),
-            "body_en": _text(reply.get("body_en"), f"{where}.body_en", MAX_BODY_CHARS, required=False),
+            "title": _text(reply.get("title"), _where(index, "title"), MAX_TITLE_CHARS),
+            "body_fr": _text(reply.get("body_fr"), _where(index, "body_fr"), MAX_BODY_CHARS),
+            "body_en": _text(reply.get("body_en"), _where(index, "body_en"), MAX_BODY_CHARS, required=False),
         }
-        _check_variables(item["body_fr"], f"{where}.body_fr")
-        _check_variables(item["body_en"], f"{where}.body_en")
+        _check_variables(item["body_fr"], _where(index, "body_fr"))
+        _check_variables(item["body_en"], _where(index, "body_en"))
         cleaned.append(item)
     return cleaned
 
