@@ -8,8 +8,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.orm import Session
 
+from addon.atlassian.installations import get_active_installation
 from addon.chat import ics
 from addon.chat.moves_models import ConversationMove
+from addon.settings import set_setting
 from addon.sla.models import ClockState
 from addon.sla.sweeper import sweep
 
@@ -319,6 +321,9 @@ def choose(site, conversation_id, move_id, slot, account_id=CUSTOMER):
 
 
 def test_appointment_pick_attaches_invitation(clock_site, jira_site):
+    # With the team's address the invitation is an iTIP request from it (see test_ics_structure).
+    with clock_site.server.app.app_context():
+        set_setting(get_active_installation(clock_site.client_key).id, "support_email", "support@editeur-erp.example")
     conversation = clock_site.start_chat(CUSTOMER)
     key = conversation["issue_key"]
     move_id = move(clock_site, conversation["id"], "appointment", slots=SLOTS).json()["move"]["id"]
@@ -347,6 +352,7 @@ def test_appointment_pick_attaches_invitation(clock_site, jira_site):
     assert "METHOD:REQUEST\r\n" in text
     assert "DTSTART:20260304T083000Z\r\n" in text
     assert "DTEND:20260304T093000Z\r\n" in text
+    assert "ORGANIZER;CN=Camille Martin:mailto:support@editeur-erp.example" in unfold(text)
     assert "ATTENDEE;CN=Alice Durand;" in text
     assert "mailto:alice.durand@fromagerie-durand.example" in unfold(text)
     assert f"SUMMARY;LANGUAGE=fr:Rendez-vous support : {key} Facture bloquée" in unfold(text)
@@ -481,6 +487,16 @@ def test_ics_without_addresses():
 
     assert "ORGANIZER" not in text
     assert "ATTENDEE" not in text
+
+
+def test_ics_without_organizer_is_a_plain_event():
+    # RFC 5546 requires an ORGANIZER in a METHOD:REQUEST, so without one the file is no request.
+    text = ics.render(invitation(organizer=ics.Person("Camille Martin", None)))
+
+    assert "METHOD" not in text
+    assert "ORGANIZER" not in text
+    assert "ATTENDEE" not in text
+    assert "BEGIN:VEVENT\r\n" in text
 
 
 def test_ics_rejects_naive_time():

@@ -1,4 +1,8 @@
-"""iCalendar (RFC 5545) invitations for appointments: one VEVENT in a VCALENDAR with METHOD:REQUEST.
+"""iCalendar (RFC 5545) invitations for appointments: one VEVENT in a VCALENDAR.
+
+With the organizer's e-mail address, the file is an iTIP request (RFC 5546: METHOD:REQUEST, which
+requires an ORGANIZER) that names the key user as attendee. Without it, the file is a plain event
+with no METHOD, ORGANIZER nor ATTENDEE, which calendars import as it is.
 
 Times are written in UTC ("Z" form), so no VTIMEZONE is needed. Text values are escaped
 (backslash, semicolon, comma, newline; RFC 5545 section 3.3.11), and content lines are folded so
@@ -80,12 +84,11 @@ def _person_line(name, person, extra=""):
 def render(invitation):
     """Return the invitation as the text of an .ics file (CRLF line endings, folded lines)."""
     language = f";LANGUAGE={invitation.language}" if invitation.language else ""
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        f"PRODID:{PRODUCT_ID}",
-        "CALSCALE:GREGORIAN",
-        "METHOD:REQUEST",
+    organizer = _person_line("ORGANIZER", invitation.organizer)
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODUCT_ID}", "CALSCALE:GREGORIAN"]
+    if organizer:
+        lines.append("METHOD:REQUEST")
+    lines += [
         "BEGIN:VEVENT",
         f"UID:{invitation.uid}",
         f"DTSTAMP:{utc_stamp(invitation.stamp)}",
@@ -96,12 +99,12 @@ def render(invitation):
         "STATUS:CONFIRMED",
         "SEQUENCE:0",
     ]
-    organizer = _person_line("ORGANIZER", invitation.organizer)
     if organizer:
         lines.append(organizer)
-    attendee = _person_line("ATTENDEE", invitation.attendee, ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE")
-    if attendee:
-        lines.append(attendee)
+        attendee = _person_line("ATTENDEE", invitation.attendee,
+                                ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE")
+        if attendee:
+            lines.append(attendee)
     if invitation.url:
         lines.append(f"URL:{invitation.url}")
     lines += ["END:VEVENT", "END:VCALENDAR"]
