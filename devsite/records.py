@@ -40,7 +40,8 @@ class User(Record):
     account_id: str
     display_name: str
     email: str
-    account_type: str  # "atlassian" (agent or admin), "customer" (portal only) or "app"
+    # "atlassian" (an Atlassian account, with a JSM licence or not), "customer" (portal only) or "app"
+    account_type: str
     groups: list = field(default_factory=list)
     locale: str = "fr_FR"
     time_zone: str = "Europe/Paris"

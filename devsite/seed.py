@@ -65,8 +65,12 @@ KB_ARTICLES = [
 ]
 
 
+# Jira's default product access group of JSM: its members hold an agent licence.
+JSM_LICENSE_GROUP = "jira-servicedesk-users"
+
+
 def users():
-    agent_groups = ["jira-servicedesk-users"]
+    agent_groups = [JSM_LICENSE_GROUP]
     return [
         User("agent-camille", "Camille Martin", "camille.martin@editeur-erp.example", "atlassian",
              agent_groups + ["support-production"]),
@@ -78,6 +82,8 @@ def users():
         User("cust-bruno", "Bruno Leroy", "bruno.leroy@fromagerie-durand.example", "customer"),
         User("cust-chloe", "Chloé Lefèvre", "chloe.lefevre@menuiserie-lefevre.example", "customer"),
         User("cust-damien", "Damien Roux", "damien.roux@menuiserie-lefevre.example", "customer"),
+        # An Atlassian account licensed for Jira Software but not for JSM: an unlicensed user of the portal.
+        User("dev-ines", "Inès Garnier", "ines.garnier@editeur-erp.example", "atlassian", ["jira-software-users"]),
     ]
 
 

@@ -114,9 +114,18 @@ class Site:
         return [org for org in self.organizations.values() if account_id in org.members]
 
     def is_agent(self, account_id):
-        """True for licensed Jira users (agents, admins) and app users; false for customers."""
+        """True for app users and for Atlassian accounts with a JSM licence, false for the others.
+
+        Customers (portal only) have no licence. An Atlassian account outside JSM's product access
+        group, such as a Jira Software user, is an unlicensed user of JSM: the portal treats it as
+        a customer.
+        """
         user = self.users.get(account_id)
-        return user is not None and user.account_type in ("atlassian", "app")
+        if user is None:
+            return False
+        if user.account_type == "app":
+            return True
+        return user.account_type == "atlassian" and seed.JSM_LICENSE_GROUP in user.groups
 
     def is_admin(self, account_id):
         user = self.users.get(account_id)

@@ -22,7 +22,7 @@ FORGE_DIR = ROOT_DIR / "forge"
 MANIFEST = FORGE_DIR / "manifest.yml"
 TOOLS_DIR = FORGE_DIR / "tools"
 CHECK_SCRIPT = TOOLS_DIR / "check-manifest.js"
-PLACEHOLDER_SCRIPT = FORGE_DIR / "ui" / "placeholder.js"
+BOOTSTRAP_SCRIPT = FORGE_DIR / "ui" / "bootstrap.js"
 RESOURCE_DIRS = ("static/forge-portal", "static/forge-agent")
 
 # The first validation compiles Forge's JSON schema: the whole check took 17 to 50 seconds on a
@@ -104,13 +104,14 @@ def test_triggers_reach_routed_endpoints():
     assert [trigger["interval"] for trigger in modules["scheduledTrigger"]] == ["hour"]
 
 
-def test_placeholder_path_served_by_addon(forge_app):
-    script = PLACEHOLDER_SCRIPT.read_text(encoding="utf-8")
-    path = re.search(r"WHOAMI_PATH = '([^']+)'", script).group(1)
-    method = re.search(r"invokeRemote\(\{ path: WHOAMI_PATH, method: '([A-Z]+)'", script).group(1)
+def test_page_paths_served_by_addon(forge_app):
+    # The Custom UI page's own routes (forge/ui/bootstrap.js): its panel and its socket ticket.
+    script = BOOTSTRAP_SCRIPT.read_text(encoding="utf-8")
+    paths = dict(re.findall(r"const (PAGE_PATH|TICKET_PATH) = '([^']+)';", script))
 
-    assert path == "/forge/ui/whoami"
-    assert method in _methods_of(forge_app, path)
+    assert paths == {"PAGE_PATH": "/forge/ui/page", "TICKET_PATH": "/forge/ui/socket-ticket"}
+    assert "GET" in _methods_of(forge_app, paths["PAGE_PATH"])
+    assert "POST" in _methods_of(forge_app, paths["TICKET_PATH"])
 
 
 def test_endpoints_use_declared_remote():

@@ -16,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..access.admin_auth import require_admin
 from ..atlassian.auth import require_jwt
+from ..atlassian.forge.files import fit_reusable
 from ..chat import attachments, fanout
 from ..chat.access import require_writer
 from ..chat.attachments_types import FileTooLarge, size_text, validate_limits
@@ -48,6 +49,7 @@ def limits():
 
 @bp.post("/chats/<int:conversation_id>/attachments")
 @require_jwt("context")
+@fit_reusable
 def upload(conversation_id):
     viewer, conversation = load_conversation(conversation_id)
     require_writer(viewer, conversation)
@@ -78,6 +80,7 @@ def upload(conversation_id):
 
 @bp.get("/chats/<int:conversation_id>/attachments/<int:attachment_id>")
 @require_jwt("context")
+@fit_reusable
 def download(conversation_id, attachment_id):
     viewer, conversation = load_conversation(conversation_id)
     attachment = attachments.access_attachment(viewer, conversation, attachment_id)

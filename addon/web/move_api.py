@@ -13,6 +13,7 @@ from flask import Blueprint, Response, g, jsonify
 
 from ..access.admin_auth import require_admin
 from ..atlassian.auth import require_jwt
+from ..atlassian.forge.files import fit_reusable
 from ..chat import moves, moves_appointment
 from ..chat.access import require_agent, require_writer
 from ..errors import AddonError, InvalidInput
@@ -73,6 +74,7 @@ def choose_slot(conversation_id, move_id):
 
 @bp.get("/chats/<int:conversation_id>/moves/<int:move_id>/invitation.ics")
 @require_jwt("context")
+@fit_reusable
 def invitation(conversation_id, move_id):
     _viewer, conversation = load_conversation(conversation_id)
     filename, text = moves_appointment.invitation_file(conversation, move_id)

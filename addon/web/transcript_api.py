@@ -10,6 +10,7 @@ public version. `?lang=fr|en` picks the language. With `?download=1` the respons
 from flask import make_response, request
 
 from ..atlassian.auth import require_jwt
+from ..atlassian.forge.files import fit_reusable
 from ..chat.transcript import Audience, language_of, render_transcript, transcript_filename
 from ..errors import InvalidInput
 from .api import bp, load_conversation
@@ -19,6 +20,7 @@ PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'n
 
 @bp.get("/chats/<int:conversation_id>/transcript")
 @require_jwt("context")
+@fit_reusable
 def transcript(conversation_id):
     viewer, conversation = load_conversation(conversation_id)
     requested = request.args.get("audience")

@@ -8,15 +8,26 @@ the calls of the real @forge/bridge inside it:
   reverse), as Atlassian serves Custom UI from its CDN, with the Content-Security-Policy that the
   manifest implies: `connect-src` lists `permissions.external.fetch.client` (a `remote` entry
   becomes that remote's address), scripts and styles come from the resource itself.
+  PUT /_devsite/forge/host/settings can leave the remotes out of connect-src, which blocks the
+  chat's websocket.
 * Before the resource's own scripts, index.html gets `iframe-bridge.js`, which defines
   `window.__bridge.callBridge(op, payload)` by posting messages to the host page, so that
   @forge/bridge runs unmodified. The host page (host.js) responds to `getContext` with the module's
-  context, and to `invoke` with `invokeType: "ui-remote-fetch"` (invokeRemote) through this server.
-* POST /_devsite/forge/host/invoke mints a FIT for the logged-in user and the module (the
+  context, to `invoke` with `invokeType: "ui-remote-fetch"` (invokeRemote) through this server,
+  and to `fetchRemote` (requestRemote) by calling the remote itself, from the page.
+* A module runs for the kinds of user that it allows (licensed, customer, unlicensed, anonymous:
+  users.py), so the portal page serves visitors who are not logged in too.
+* POST /_devsite/forge/host/invoke mints a FIT for the session's user and the module (the
   signer's claims), adds the token headers that the module's endpoint asks for and calls the
   remote path with a 25 s limit. As Atlassian documents for invokeRemote: a non-2xx answer must
   carry a JSON body, redirects are refused, 401 means the remote could not verify the FIT, the
   request body is at most 500 KB and the response at most 5 MB.
+* requestRemote is not proxied: Atlassian documents that it is not sent through the Forge platform,
+  carries a FIT as bearer token but never an OAuth token, returns a fetch Response and does not
+  stream. The page gets a FIT for the module from POST /_devsite/forge/host/remote-token and
+  caches it until shortly before it expires, as Atlassian documents ("FIT tokens are cached"),
+  then rebuilds the multipart body from the bridge's JSON (files as base64 data URLs) and calls the
+  remote with fetch, so the remote must send CORS headers for the site's origin.
 
 Atlassian does not publish its host page, so the message format between the iframe and the page
 is ours; only `callBridge`'s operations and payloads follow @forge/bridge.
@@ -34,7 +45,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request,
 
 from ..pages_common import current_viewer
 from ..state import SiteError, site
-from . import events, signer
+from . import events, signer, users
 from .manifest import ManifestError, parse_yaml
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,7 @@ INVALID_RESPONSE = "Invalid response from remote"
 PORTAL_FOOTER = "jiraServiceManagement:portalFooter"
 PORTAL_REQUEST = "jiraServiceManagement:portalRequestDetail"
 ISSUE_PANEL = "jira:issuePanel"
+SITE_LOCALE = "fr_FR"
 
 
 class HostError(SiteError):
@@ -80,39 +92,67 @@ def _manifest_data(manifest):
 
 @bp.get("/host/portal")
 def portal_page():
-    """The portal in Forge mode: the footer launcher, and the request's panel when `request` names one."""
-    viewer, app = _viewer_and_app()
-    frames = [_frame(app, viewer, PORTAL_FOOTER, {"type": PORTAL_FOOTER, "portal": {"id": "1"}})]
+    """The portal in Forge mode: the footer launcher, and the request's panel when `request` names one.
+
+    Anyone may open it, logged in or not. Each module runs only for the kinds of user that it
+    allows (devsite/forge/users.py); the page lists the modules left out and why.
+    """
+    app = _installed_app()
+    viewer = current_viewer()
+    kind = users.kind_of(viewer)
+    placements = []
     request_key = request.args.get("request", "").upper()
     if request_key:
+        if viewer is None:
+            raise HostError(f"Log in first (/login?as=<accountId>): the portal shows request {request_key} "
+                            "to logged-in users only.", status=401)
         issue = _visible_issue(viewer, request_key)
-        frames.insert(0, _frame(app, viewer, PORTAL_REQUEST, {
+        placements.append((PORTAL_REQUEST, {
             "type": PORTAL_REQUEST, "request": {"key": issue.key, "typeId": str(issue.request_type_id or "")},
             "portal": {"id": "1"}}))
-    return _host_page(f"Portail (Forge) · {viewer.display_name}", frames)
+    placements.append((PORTAL_FOOTER, {"type": PORTAL_FOOTER, "portal": {"id": "1"}}))
+
+    frames, left_out = [], []
+    for module_type, extension in placements:
+        module = _module_of(app, module_type)
+        if users.may_run(module_type, module, kind):
+            frames.append(_frame(module, module_type, viewer, extension))
+        else:
+            left_out.append(users.exclusion_reason(module_type, module, kind))
+    name = viewer.display_name if viewer is not None else "visiteur anonyme"
+    return _host_page(f"Portail (Forge) · {name}", frames, left_out)
 
 
 @bp.get("/host/issue/<key>")
 def issue_page(key):
-    """The issue view in Forge mode, with the issue panel of the chat."""
+    """The issue view in Forge mode, with the issue panel of the chat, for agents (licensed users)."""
     viewer, app = _viewer_and_app()
+    if users.kind_of(viewer) != users.LICENSED:
+        raise HostError(f"{viewer.display_name} has no JSM licence: the issue view is for agents. Use the "
+                        "portal page, /_devsite/forge/host/portal.", status=403)
     issue = _visible_issue(viewer, key.upper())
     project_key = issue.key.rsplit("-", 1)[0]
-    frame = _frame(app, viewer, ISSUE_PANEL, {
+    frame = _frame(_module_of(app, ISSUE_PANEL), ISSUE_PANEL, viewer, {
         "type": ISSUE_PANEL, "issue": {"key": issue.key, "id": str(issue.id), "type": "Service Request"},
         "project": {"key": project_key, "id": project_key, "type": "service_desk"}})
     return _host_page(f"{issue.key} (Forge) · {viewer.display_name}", [frame])
 
 
-def _viewer_and_app():
-    viewer = current_viewer()
-    if viewer is None:
-        raise HostError("Log in first (/login?as=<accountId>): the Forge host pages show a user's modules.",
-                        status=401)
+def _installed_app():
     app = events.state.app
     if app is None or not app.get("installed"):
         raise HostError("No Forge app is installed on the site; POST /_devsite/forge/app/install first.",
                         status=409)
+    return app
+
+
+def _viewer_and_app():
+    """Return the logged-in user and the installed app, for the routes that need a user."""
+    app = _installed_app()
+    viewer = current_viewer()
+    if viewer is None:
+        raise HostError("Log in first (/login?as=<accountId>): this Forge host route serves logged-in users.",
+                        status=401)
     return viewer, app
 
 
@@ -123,21 +163,42 @@ def _visible_issue(viewer, key):
     return issue
 
 
-def _frame(app, viewer, module_type, extension):
-    """The iframe of the first module of `module_type`, with the context getContext returns."""
-    manifest = app["manifest"]
-    entries = manifest.modules.get(module_type) or []
+def _module_caller(manifest, module_type, module_key):
+    """Return (accountId, kind) of the session's user when they may run the module, else raise.
+
+    The accountId is the one Forge puts in the FIT's `principal`: `unidentified` for a visitor
+    who is not logged in.
+    """
+    viewer = current_viewer()
+    kind = users.kind_of(viewer)
+    module = next(entry for entry in manifest.modules[module_type]
+                  if isinstance(entry, dict) and entry.get("key") == module_key)
+    if not users.may_run(module_type, module, kind):
+        reason = users.exclusion_reason(module_type, module, kind)
+        if viewer is None:
+            raise HostError(f"Log in first (/login?as=<accountId>). {reason}", status=401)
+        raise HostError(reason, status=403)
+    return users.account_id_of(viewer), kind
+
+
+def _module_of(app, module_type):
+    """Return the manifest entry of the first module of `module_type`."""
+    entries = app["manifest"].modules.get(module_type) or []
     if not entries:
         raise HostError(f"The manifest has no {module_type} module.", status=409)
-    module = entries[0]
-    locale = viewer.locale or "en_US"
+    return entries[0]
+
+
+def _frame(module, module_type, viewer, extension):
+    """The iframe of `module` for `viewer` (None when not logged in), with the context getContext returns."""
     context = {
-        "accountId": viewer.account_id,
+        "accountId": users.account_id_of(viewer),
         "cloudId": site.cloud_id,
         "siteUrl": site.base_url,
         "moduleKey": module["key"],
         "localId": str(uuid.uuid4()),
-        "locale": locale,
+        # A visitor who is not logged in gets the site's default language (defaultLocale in the REST API).
+        "locale": (viewer.locale if viewer is not None else None) or SITE_LOCALE,
         "timezone": "Europe/Paris",
         "environmentType": "PRODUCTION",
         "extension": extension,
@@ -149,10 +210,44 @@ def _frame(app, viewer, module_type, extension):
             "context": context}
 
 
-def _host_page(title, frames):
+def _host_page(title, frames, left_out=()):
     public = [{key: frame[key] for key in ("id", "src", "origin", "module_key", "module_type", "context")}
               for frame in frames]
-    return render_template("forge_host.html", title=title, frames=public)
+    return render_template("forge_host.html", title=title, frames=public, left_out=list(left_out))
+
+
+# -- host settings --------------------------------------------------------------------------------
+
+DEFAULT_HOST_SETTINGS = {"remotes_in_connect_src": True}
+
+
+@bp.put("/host/settings")
+def put_host_settings():
+    """Change the host pages' settings until the app is installed again or the site is reset.
+
+    JSON body: `remotes_in_connect_src` (true by default). False leaves the remotes' addresses out
+    of the resources' connect-src, as when a manifest's permissions.external.fetch.client does not
+    list them: the page cannot open the chat's websocket and reaches the remote through invokeRemote only.
+    """
+    app = _installed_app()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) - set(DEFAULT_HOST_SETTINGS):
+        raise HostError(f"The body must be a JSON object with some of: {', '.join(DEFAULT_HOST_SETTINGS)}.")
+    if not all(isinstance(value, bool) for value in body.values()):
+        raise HostError("Each host setting is true or false.")
+    with events.state.condition:
+        app["host_settings"] = {**_host_settings(app), **body}
+    log.info("Forge host settings: %s", app["host_settings"])
+    return jsonify(app["host_settings"])
+
+
+@bp.get("/host/settings")
+def get_host_settings():
+    return jsonify(_host_settings(_installed_app()))
+
+
+def _host_settings(app):
+    return {**DEFAULT_HOST_SETTINGS, **(app.get("host_settings") or {})}
 
 
 # -- resources ------------------------------------------------------------------------------------
@@ -175,7 +270,7 @@ def resource(resource_key, filename):
         response = Response(html, mimetype="text/html")
     else:
         response = send_from_directory(folder, filename, max_age=0)
-    response.headers["Content-Security-Policy"] = _csp(manifest)
+    response.headers["Content-Security-Policy"] = _csp(manifest, _host_settings(app))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -187,8 +282,13 @@ def _resource_path(manifest, resource_key):
     raise HostError(f"The manifest has no resource {resource_key!r}.", status=404)
 
 
-def _csp(manifest):
-    """The resource's CSP: connect-src from permissions.external.fetch.client, the rest 'self'."""
+def _csp(manifest, settings):
+    """The resource's CSP: connect-src from permissions.external.fetch.client, the rest 'self'.
+
+    With the host setting `remotes_in_connect_src` off, the sources on a remote's host are left
+    out, so the page cannot open the remote's websocket. Chromium lets an http:// source allow
+    ws:// on the same host, so the remote's own origin goes too.
+    """
     permissions = _manifest_data(manifest).get("permissions") or {}
     external = permissions.get("external") if isinstance(permissions.get("external"), dict) else {}
     fetch = external.get("fetch") if isinstance(external.get("fetch"), dict) else {}
@@ -200,6 +300,9 @@ def _csp(manifest):
             sources.append(_local_address(manifest, entry["address"]))
         elif isinstance(entry, str):
             sources.append(entry)
+    if not settings["remotes_in_connect_src"]:
+        remote_hosts = {urlsplit(url).netloc for url in manifest.remote_urls.values()}
+        sources = [source for source in sources if urlsplit(source).netloc not in remote_hosts]
     connect = " ".join(["'self'"] + sources)
     return (f"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
             f"font-src 'self' data:; connect-src {connect}; frame-ancestors {_other_origin()}")
@@ -242,24 +345,66 @@ def _other_origin():
     return f"{parts.scheme}://{_swapped_host(parts.netloc)}"
 
 
+# -- requestRemote --------------------------------------------------------------------------------
+
+@bp.post("/host/remote-token")
+def remote_token():
+    """Mint the FIT that the page sends with a module's requestRemote calls, and the remote's address.
+
+    JSON body: `module_key`, `extension` (the frame's) and `remote_key`. Returns {token,
+    expires_at, base_url}. Unlike invokeRemote, no `x-forge-oauth-*` token goes with it. The
+    session's user must be one the module allows, as for invokeRemote.
+    """
+    app = _installed_app()
+    call = request.get_json(silent=True)
+    if not isinstance(call, dict):
+        raise HostError("The body must be a JSON object with module_key, extension and remote_key.")
+    manifest = app["manifest"]
+    remote_key = call.get("remote_key")
+    if not isinstance(remote_key, str) or remote_key not in manifest.remotes:
+        raise HostError(f"The manifest has no remote {str(remote_key)[:40]!r}; requestRemote names a key of "
+                        "its `remotes`.")
+    module_type = _module_type(manifest, call.get("module_key"))
+    account_id, _kind = _module_caller(manifest, module_type, call["module_key"])
+
+    claims = signer.fit_claims(app["app_id"], "ui", {
+        "installation_id": app["installation_id"],
+        "module": {"type": module_type, "key": call["module_key"]},
+        "principal": account_id,
+        "extension": call.get("extension") if isinstance(call.get("extension"), dict) else None,
+    })
+    log.debug("requestRemote token for %s in module %s", account_id, call["module_key"])
+    return jsonify({"token": signer.sign(claims), "expires_at": claims["exp"],
+                    "base_url": manifest.remote_base_url(remote_key)})
+
+
+def _module_type(manifest, module_key):
+    for module_type, entries in manifest.modules.items():
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("key") == module_key and entry.get("resource"):
+                return module_type
+    raise HostError(f"The manifest has no UI module with the key {str(module_key)[:40]!r}.")
+
+
 # -- invokeRemote ---------------------------------------------------------------------------------
 
 @bp.post("/host/invoke")
 def invoke():
-    """Run one invokeRemote call of a module for the logged-in user; answer as the bridge resolves.
+    """Run one invokeRemote call of a module for the user of the session; answer as the bridge resolves.
 
     JSON body: `module_key`, `extension` (the frame's), and the invokeRemote input `path`,
     `method`, `headers`, `body`. Answers {"success": true, "payload": {status, headers, body}} for
     a 2xx, {"success": false, "error": {status, headers, body}} for another JSON answer, and
     {"rejected": message} when the bridge's promise would reject.
     """
-    viewer, app = _viewer_and_app()
+    app = _installed_app()
     call = request.get_json(silent=True)
     if not isinstance(call, dict) or not isinstance(call.get("path"), str) or not call["path"].startswith("/"):
         raise HostError("The body must be a JSON object with module_key and a path starting with '/'.")
     method = str(call.get("method") or "GET").upper()
     manifest = app["manifest"]
     route = manifest.ui_route(str(call.get("module_key")), call["path"])
+    account_id, kind = _module_caller(manifest, route.module_type, route.module_key)
     payload = call.get("body")
     encoded = json.dumps(payload).encode("utf-8") if payload is not None else None
     if encoded is not None and len(encoded) > MAX_REQUEST_BYTES:
@@ -268,7 +413,7 @@ def invoke():
     claims = signer.fit_claims(app["app_id"], "ui", {
         "installation_id": app["installation_id"],
         "module": {"type": route.module_type, "key": route.module_key},
-        "principal": viewer.account_id,
+        "principal": account_id,
         "extension": call.get("extension") if isinstance(call.get("extension"), dict) else None,
     })
     headers = {key: str(value) for key, value in (call.get("headers") or {}).items()
@@ -278,8 +423,8 @@ def invoke():
                     "x-b3-spanid": secrets.token_hex(8)})
     if route.system_token:
         headers["x-forge-oauth-system"] = signer.oauth_token(app["installation_id"], "system", None)
-    if route.user_token:
-        headers["x-forge-oauth-user"] = signer.oauth_token(app["installation_id"], "user", viewer.account_id)
+    if route.user_token and users.gets_user_token(kind):
+        headers["x-forge-oauth-user"] = signer.oauth_token(app["installation_id"], "user", account_id)
     if encoded is not None:
         headers["Content-Type"] = "application/json"
 
@@ -287,13 +432,13 @@ def invoke():
         response = requests.request(method, route.url, data=encoded, headers=headers,
                                     timeout=INVOKE_TIMEOUT_SECS, allow_redirects=False)
     except requests.Timeout:
-        log.info("invokeRemote %s %s for %s timed out after %s s", method, route.url, viewer.account_id,
+        log.info("invokeRemote %s %s for %s timed out after %s s", method, route.url, account_id,
                  INVOKE_TIMEOUT_SECS)
         return jsonify({"rejected": f"The remote timed out: no response within {INVOKE_TIMEOUT_SECS} s."})
     except requests.RequestException as error:
-        log.info("invokeRemote %s %s for %s failed: %s", method, route.url, viewer.account_id, type(error).__name__)
+        log.info("invokeRemote %s %s for %s failed: %s", method, route.url, account_id, type(error).__name__)
         return jsonify({"rejected": f"The remote could not be reached: {type(error).__name__}."})
-    log.debug("invokeRemote %s %s for %s: %s", method, route.url, viewer.account_id, response.status_code)
+    log.debug("invokeRemote %s %s for %s: %s", method, route.url, account_id, response.status_code)
     return jsonify(_bridge_answer(response))
 
 

@@ -4,7 +4,9 @@
 // * the panel itself: GET /forge/ui/page returns the panel that the add-on renders with its Jinja
 //   template, with the chat's dictionaries (fr, en), the add-on's base URL and the viewer's accountId;
 // * the transport of SupportChat.client: invokeRemote instead of fetch with a context JWT, and a
-//   single-use ticket (POST /forge/ui/socket-ticket) in the websocket's auth frame;
+//   single-use ticket (POST /forge/ui/socket-ticket) in the websocket's auth frame. Files (an
+//   upload's FormData, a download's bytes) go through requestRemote, because invokeRemote takes
+//   and returns JSON only;
 // * static/panel.js: the language comes from view.getContext() instead of AP.user.getLocale().
 //
 // Forge names the site, the user and the request in the token it adds to each call, so nothing
@@ -13,6 +15,8 @@
 
 const PAGE_PATH = '/forge/ui/page';
 const TICKET_PATH = '/forge/ui/socket-ticket';
+// The key of the add-on in manifest.yml's `remotes`, which requestRemote calls.
+const REMOTE_KEY = 'chat-backend';
 const SUPPORTED = ['fr', 'en'];
 
 // The module types of manifest.yml and the Connect panel each one shows.
@@ -49,7 +53,11 @@ function responseText(response) {
 
 // The transport of static/chat/client.js over invokeRemote. Its replies look like a fetch Response
 // (ok, status, text()), so the chat's error handling stays the same: {"error": {code, message}}.
-function forgeTransport(invokeRemote) {
+// Files go through requestRemote, which resolves to a real fetch Response. The bridge sends a
+// FormData's `file` field as base64 and the host rebuilds the multipart body. Atlassian's host
+// page then calls the add-on itself with a FIT, so the add-on sends CORS headers for the site
+// (addon/atlassian/forge/files.py).
+function forgeTransport(invokeRemote, requestRemote) {
   return {
     name: 'forge',
     request(method, path, payload) {
@@ -65,6 +73,12 @@ function forgeTransport(invokeRemote) {
           text: () => Promise.resolve(responseText(response)),
         };
       });
+    },
+    upload(path, form, headers) {
+      return requestRemote(REMOTE_KEY, { path, method: 'POST', headers: headers || {}, body: form });
+    },
+    download(path, headers) {
+      return requestRemote(REMOTE_KEY, { path, method: 'GET', headers: headers || {} });
     },
     socketAuth() {
       return invokeRemote({ path: TICKET_PATH, method: 'POST', body: {} }).then((response) => {
@@ -171,7 +185,7 @@ async function start() {
   for (const script of scripts) {
     await loadScript(script);
     if (script === 'chat/client.js') {
-      window.SupportChat.client.setTransport(forgeTransport(bridge.invokeRemote), page.base_url);
+      window.SupportChat.client.setTransport(forgeTransport(bridge.invokeRemote, bridge.requestRemote), page.base_url);
     }
     if (script === 'chat/i18n.js' && window.SupportChat.i18n && window.SupportChat.i18n.settle) {
       window.SupportChat.i18n.settle(language);

@@ -8,7 +8,8 @@
  *
  * A message whose payload has an `attachment` shows an image as a thumbnail and any other file as
  * a link with its name and size. The add-on serves files only with the chat's token, so they are
- * fetched with it and shown from blob: URLs. Agents also see whether the file is on the Jira
+ * fetched through the client's transport (a context JWT on Connect, requestRemote on Forge) and
+ * shown from blob: URLs. Agents also see whether the file is on the Jira
  * request yet ("attachment" frames of the websocket carry its progress). File names are only ever
  * set with textContent or attributes.
  */
@@ -218,20 +219,17 @@
     });
   };
 
-  // POST the form with the chat's token. Resolve to the JSON response, or reject with its error message.
+  // POST the form through the client's transport. Resolve to the JSON response, or reject with its error message.
   function upload(conversationId, form) {
     var lang = SupportChat.i18n.lang();
-    return client.getToken().then(function (jwt) {
-      return window.fetch(client.baseUrl + "/api/chats/" + conversationId + "/attachments?lang=" + encodeURIComponent(lang), {
-        method: "POST", headers: {Authorization: "JWT " + jwt, Accept: "application/json"}, body: form
-      });
-    }).then(function (response) {
+    var path = "/api/chats/" + conversationId + "/attachments?lang=" + encodeURIComponent(lang);
+    return client.upload(path, form, {Accept: "application/json"}).then(function (response) {
       return response.json().catch(function () { return null; }).then(function (data) {
         if (response.ok) {
           return data;
         }
         if (response.status === 401) {
-          client.dropToken();
+          client.dropCredentials();
         }
         throw new Error((data && data.error && data.error.message) || t("network_error"));
       });
@@ -242,13 +240,11 @@
 
   // ----- showing -----
 
-  // The file's bytes as a blob: URL, fetched once with the chat's token.
+  // The file's bytes as a blob: URL, fetched once through the client's transport.
   AttachmentControl.prototype.blobUrl = function (attachment) {
     var self = this;
     if (!this.blobs[attachment.id]) {
-      this.blobs[attachment.id] = client.getToken().then(function (jwt) {
-        return window.fetch(client.baseUrl + attachment.url, {headers: {Authorization: "JWT " + jwt}});
-      }).then(function (response) {
+      this.blobs[attachment.id] = client.download(attachment.url).then(function (response) {
         if (!response.ok) {
           throw new Error(String(response.status));
         }

@@ -101,7 +101,14 @@
       if (self.closed) {
         return;
       }
-      var socket = new window.WebSocket(client.websocketUrl());
+      var socket;
+      try {
+        socket = new window.WebSocket(client.websocketUrl());
+      } catch (error) {
+        // Older browsers throw a SecurityError for an address that the page's CSP blocks.
+        self.socketFailed();
+        return;
+      }
       self.socket = socket;
       self.ready = false;
       socket.onopen = function () {
@@ -119,8 +126,16 @@
       socket.onclose = function (event) {
         self.socketClosed(socket, event);
       };
+      // Chromium fires "error" and no "close" for an address that the page's CSP blocks.
+      socket.onerror = function () {
+        if (socket.readyState === window.WebSocket.CLOSED) {
+          self.socketClosed(socket, {code: 1006});
+        }
+      };
     }, function () {
-      self.reconnectLater();
+      // No credential (the ticket call failed): a socket attempt that failed, so that repeated
+      // failures lead to long-polling as a closed socket does.
+      self.socketFailed();
     });
   };
 
@@ -195,9 +210,20 @@
       this.emit("error", {code: event.code === 4404 ? "not_found" : "forbidden", message: event.reason});
       return;
     }
-    if (!wasReady) {
-      this.failedAttempts += 1;
+    if (wasReady) {
+      this.reconnectLater();
+    } else {
+      this.socketFailed();
     }
+  };
+
+  // Count an attempt that never reached "ready"; after SOCKET_ATTEMPTS_BEFORE_POLL of them in a
+  // row, long-poll instead of trying again.
+  Channel.prototype.socketFailed = function () {
+    if (this.closed) {
+      return;
+    }
+    this.failedAttempts += 1;
     if (this.failedAttempts >= SOCKET_ATTEMPTS_BEFORE_POLL) {
       this.startPolling();
       return;

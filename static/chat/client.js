@@ -7,7 +7,9 @@
  * The calls go through a transport. The Connect one (the default) is fetch with the context JWT.
  * A Forge Custom UI page sets its own with `setTransport` (forge/ui/bootstrap.js): invokeRemote from
  * @forge/bridge, which Forge sends to the add-on with a Forge Invocation Token, and a single-use
- * socket ticket instead of the context JWT in the websocket's auth frame.
+ * socket ticket instead of the context JWT in the websocket's auth frame. Files (an upload's
+ * FormData, a download's bytes) go through the transport's `upload` and `download`, because
+ * invokeRemote carries JSON only: the Forge transport sends them with requestRemote.
  */
 (function () {
   "use strict";
@@ -91,7 +93,9 @@
 
   // A transport's `request(method, path, payload)` resolves to an object with `ok`, `status` and
   // `text()` (a fetch Response has them), and its `socketAuth()` to the credential fields of the
-  // socket's auth frame.
+  // socket's auth frame. Its `upload(path, form, headers)` (POST of a FormData) and
+  // `download(path, headers)` (GET) resolve to a fetch Response, whose body may be read as a Blob;
+  // their `path` is the whole path from the add-on's base URL, with its query.
   var connectTransport = {
     name: "connect",
     request: function (method, path, payload) {
@@ -102,6 +106,17 @@
           init.body = JSON.stringify(payload);
         }
         return window.fetch(baseUrl + path, init);
+      });
+    },
+    upload: function (path, form, headers) {
+      return getToken().then(function (jwt) {
+        var allHeaders = Object.assign({Authorization: "JWT " + jwt}, headers || {});
+        return window.fetch(baseUrl + path, {method: "POST", headers: allHeaders, body: form});
+      });
+    },
+    download: function (path, headers) {
+      return getToken().then(function (jwt) {
+        return window.fetch(baseUrl + path, {headers: Object.assign({Authorization: "JWT " + jwt}, headers || {})});
       });
     },
     socketAuth: function () {
@@ -129,6 +144,16 @@
 
   function dropCredentials() {
     transport.dropCredentials();
+  }
+
+  // POST the FormData `form` to `path` (from the base URL, with its query); resolve to the Response.
+  function upload(path, form, headers) {
+    return transport.upload(path, form, headers);
+  }
+
+  // GET `path` (from the base URL, with its query); resolve to the Response, whose body may be binary.
+  function download(path, headers) {
+    return transport.download(path, headers);
   }
 
   // Call the add-on's API; resolve to the parsed JSON, reject with an Error carrying status and code.
@@ -200,6 +225,8 @@
     dropToken: dropToken,
     socketAuth: socketAuth,
     dropCredentials: dropCredentials,
+    upload: upload,
+    download: download,
     setTransport: setTransport,
     newClientId: newClientId,
     listOf: listOf,

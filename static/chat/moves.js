@@ -305,13 +305,12 @@
     this.box.appendChild(list);
   };
 
-  // The file needs the context token, which a plain link cannot carry, so it is fetched and saved.
+  // The file needs the chat's credential, which a plain link cannot carry, so it is fetched through
+  // the client's transport and saved.
   MoveControl.prototype.downloadInvitation = function (move) {
     var self = this;
     var path = "/api" + this.path("/moves/" + move.id + "/invitation.ics");
-    SupportChat.client.getToken().then(function (jwt) {
-      return window.fetch(SupportChat.client.baseUrl + path, {headers: {Authorization: "JWT " + jwt}});
-    }).then(function (response) {
+    SupportChat.client.download(path).then(function (response) {
       if (!response.ok) {
         throw new Error(t("move_invitation_failed"));
       }

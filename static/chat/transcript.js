@@ -1,7 +1,8 @@
 /* The "Transcript" button of a chat: opens the printable transcript (GET /api/chats/<id>/transcript).
  *
- * The API needs the context JWT in a header, which a plain link cannot send. The button therefore
- * opens an empty window during the click (browsers allow a popup only then), fetches the page and
+ * The API needs the chat's credential (a context JWT, or the FIT that requestRemote adds on a Forge
+ * page), which a plain link cannot send. The button therefore opens an empty window during the
+ * click (browsers allow a popup only then), fetches the page through the client's transport and
  * shows it in that window from a blob: URL. The server decides what the transcript contains: with
  * internal notes for agents, public entries only for everyone else. When the browser blocks the
  * window, a download link to the same file is shown instead.
@@ -17,12 +18,10 @@
 
   function fetchTranscript(conversation, projectKey) {
     var client = SupportChat.client;
-    return SupportChat.i18n.ready().then(function () { return client.getToken(); }).then(function (jwt) {
+    return SupportChat.i18n.ready().then(function () {
       var params = new URLSearchParams(projectKey ? {project_key: projectKey} : {});
       params.set("lang", SupportChat.i18n.lang());
-      return window.fetch(client.baseUrl + "/api/chats/" + conversation.id + "/transcript?" + params.toString(), {
-        headers: {Authorization: "JWT " + jwt, Accept: "text/html"}
-      });
+      return client.download("/api/chats/" + conversation.id + "/transcript?" + params.toString(), {Accept: "text/html"});
     }).then(function (response) {
       if (!response.ok) {
         throw new Error(t("transcript_failed"));

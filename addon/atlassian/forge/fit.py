@@ -29,6 +29,9 @@ ALGORITHM = "RS256"
 KINDS = ("ui", "event", "schedule")
 # `app.module.type` of calls from triggers, scheduled triggers and Forge functions.
 ENDPOINT_MODULE_TYPE = "core:endpoint"
+# The accountId that Forge gives a visitor who is not logged in (Atlassian's guide "Access to Forge
+# apps for unlicensed users"). Every such visitor shares it, so it names nobody.
+ANONYMOUS_ACCOUNT_ID = "unidentified"
 # Clock skew allowed on exp, nbf and iat. A FIT lives about 25 s, so a few seconds are enough.
 LEEWAY_SECS = 10
 # Atlassian requires this check before an Isolated Cloud label goes into a JWKS URL.
@@ -254,7 +257,7 @@ def build_call(claims, kind):
         api_base_url=api_base_url.rstrip("/"),
         environment=ForgeEnvironment(type=_text(environment.get("type"), 40), id=_text(environment.get("id"), 255)),
         module=ForgeModule(type=module["type"], key=module["key"]),
-        principal=principal if isinstance(principal, str) and principal else None,
+        principal=principal if isinstance(principal, str) and principal not in ("", ANONYMOUS_ACCOUNT_ID) else None,
         extension=extension if isinstance(extension, dict) else {},
         license_active=license_claim.get("active") is True if isinstance(license_claim, dict) else None,
         system_token=_token_header("x-forge-oauth-system"),

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ...errors import AddonError
-from . import events, socket_tickets, tenants
+from . import events, files, socket_tickets, tenants
 from .fit import ForgeRefused, forge_remote
 from .tenancy import installation_for
 from .keys import ForgeKeySets
@@ -25,6 +25,7 @@ def init_app(app):
     """Register the blueprint and the app's cache of Forge signing keys."""
     app.extensions["forge_key_sets"] = ForgeKeySets(timeout_secs=app.config["INSTALL_KEY_TIMEOUT_SECS"])
     app.register_blueprint(bp)
+    files.init_app(app)
 
 
 @bp.errorhandler(AddonError)

@@ -16,7 +16,7 @@ import logging
 from flask import g, request
 
 from .. import auth
-from . import fit, tenants
+from . import files, fit, tenants
 from .tenancy import installation_for
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,16 @@ def authenticate_ui_call():
     call = fit.build_call(claims, "ui")
     fit._check_call_allowed(call, "ui")
     fit._check_installation_active(call, "ui")
-    fit._record_use(claims)
+    if files.is_reusable_route():
+        # requestRemote sends its cached FIT again on the file routes (addon/atlassian/forge/files.py).
+        files.record_use(claims)
+    else:
+        fit._record_use(claims)
+    if call.principal is None:
+        # A visitor who is not logged in: the FIT is valid, so this is our refusal (403), not a 401,
+        # which Forge reserves for tokens the remote could not verify.
+        fit._refuse("Connectez-vous au portail pour discuter avec le support. / "
+                    "Log in to the portal to chat with support.")
 
     forge_installation = tenants.upsert_from_call(call)
     g.forge = call
