@@ -117,6 +117,12 @@
     var move = this.move;
     var closed = !!(move && move.closes_chat && this.role !== "agent");
     this.view.form.hidden = closed || this.conversation.can_write === false;
+    if (this.view.movedAway !== closed) {
+      this.view.movedAway = closed;
+      if (SupportChat.sla) {
+        SupportChat.sla.redraw();
+      }
+    }
     this.box.setAttribute("data-target", move ? move.target : "");
     if (this.role === "agent") {
       this.renderAgent(move);

@@ -196,6 +196,7 @@
 
   function AnswerBy(view, sla) {
     this.sla = sla;
+    this.view = view;
     this.node = make("div", "sla-answer");
     this.node.setAttribute("data-sla-answer", "");
     this.closed = this.node.appendChild(make("p", "sla-closed"));
@@ -235,7 +236,8 @@
     this.closed.hidden = !this.closed.textContent;
     this.answerBy.hidden = !this.answerBy.textContent;
     this.zone.hidden = !this.zone.textContent || (this.answerBy.hidden && this.closed.hidden);
-    this.node.hidden = sla.answered || (this.answerBy.hidden && this.closed.hidden);
+    // A chat moved to e-mail or a classic ticket continues there: the chat makes no promise.
+    this.node.hidden = sla.answered || this.view.movedAway || (this.answerBy.hidden && this.closed.hidden);
     return [answerBy, opensAt];
   };
 
@@ -262,12 +264,10 @@
     return line;
   }
 
-  SupportChat.i18n.onChange(function () {
-    drawnLines.forEach(keepDrawing);
-  });
+  SupportChat.i18n.onChange(redraw);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") {
-      drawnLines.forEach(keepDrawing);
+      redraw();
     }
   });
 
@@ -319,5 +319,10 @@
     }
   }
 
-  SupportChat.sla = {attach: attach};
+  // Draw every line again, e.g. after a move changed what the key user's line may promise.
+  function redraw() {
+    drawnLines.forEach(keepDrawing);
+  }
+
+  SupportChat.sla = {attach: attach, redraw: redraw};
 })();

@@ -49,12 +49,16 @@ def bring_back(glance, reason=""):
 
 def test_mail_move_and_back(browser, jira_site, chat_addon):
     footer, glance, issue_key, _customer = chat_with_agent(browser, jira_site)
+    promise = footer.locator("[data-sla-answer]")
+    expect(promise).to_be_visible()
 
     move_as_agent(glance, "Poursuivre par e-mail")
 
     box = footer.locator("[data-chat-move]")
     expect(box).to_contain_text("La discussion est fermée : Camille Martin poursuit votre demande par e-mail.")
     expect(footer.get_by_label("Écrire un message")).to_be_hidden()
+    # The chat no longer promises an answer in it.
+    expect(promise).to_be_hidden()
     expect(log_entry(footer, "Conversation poursuivie par e-mail")).to_have_count(1)
     expect(footer.locator("[data-chat-log]")).not_to_contain_text(REASON)
     expect(glance.locator("[data-chat-move]")).to_contain_text(f"Motif : {REASON}")
@@ -65,6 +69,7 @@ def test_mail_move_and_back(browser, jira_site, chat_addon):
 
     expect(footer.get_by_label("Écrire un message")).to_be_visible()
     expect(box).to_be_hidden()
+    expect(promise).to_be_visible()
     expect(log_entry(footer, "Conversation reprise dans la discussion")).to_have_count(1)
     expect(glance.get_by_role("button", name="Déplacer la conversation")).to_be_visible()
     wait_comment(jira_site, issue_key, "Le client préfère finalement le chat.", public=False)
