@@ -198,6 +198,9 @@
     }
     this.showError("");
     var internal = !!(this.view.internal && this.view.internal.checked);
+    if (internal) {
+      this.view.endInternalNote();
+    }
     var clientId = client.newClientId();
     this.view.upsert({
       local: true, client_message_id: clientId, kind: "message", event_type: "attachment",

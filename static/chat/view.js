@@ -172,11 +172,17 @@
     });
     this.input.value = "";
     if (internal) {
-      // Back to a reply after each note, so that the next message does not stay internal by mistake.
+      this.endInternalNote();
+    }
+    this.input.focus();
+  };
+
+  // Back to a reply after each note or file, so that the next one does not stay internal by mistake.
+  ConversationView.prototype.endInternalNote = function () {
+    if (this.internal) {
       this.internal.checked = false;
       this.form.classList.remove("chat-composer--internal");
     }
-    this.input.focus();
   };
 
   SupportChat.ConversationView = ConversationView;

@@ -94,6 +94,15 @@ def test_attachment_round_trip(browser, jira_site, chat_addon, artifacts_dir):
     attachments = attachments_of(jira_site, issue_key, 2)
     assert (attachments[1]["filename"], attachments[1]["author"]) == ("procédure <clôture>.pdf", AGENT)
 
+    # A file sent as an internal note turns the switch off, as a note does: the next file is public.
+    switch = glance.get_by_role("switch", name="Note interne")
+    switch.check()
+    glance.locator(".chat-composer input[type='file']").set_input_files(
+        files=[{"name": "note.txt", "mimeType": "text/plain", "buffer": b"pour l'equipe"}])
+    expect(glance.locator(".chat-message--attachment", has_text="note.txt")).to_have_count(1)
+    expect(switch).not_to_be_checked()
+    expect(footer.locator(".chat-message--attachment", has_text="note.txt")).to_have_count(0)
+
     # A file over the 10 MB limit is refused before it leaves the page, naming the limit.
     footer.locator(".chat-composer input[type='file']").set_input_files(
         files=[{"name": "journal.log", "mimeType": "text/plain", "buffer": b"x" * (10 * 1024 * 1024 + 1)}])
