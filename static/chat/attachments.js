@@ -218,6 +218,12 @@
       }
     }, function (error) {
       self.view.markFailed({client_message_id: clientId, message: error.message});
+      // The bubble says "not sent" now, so it must stop saying "sending".
+      var bubble = self.view.items["local:" + clientId];
+      var sending = bubble && bubble.querySelector(".chat-attachment-state");
+      if (sending) {
+        sending.remove();
+      }
       self.showError(t("attachment_failed", {name: name, error: error.message}));
     });
   };

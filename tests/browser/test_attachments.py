@@ -109,6 +109,14 @@ def test_attachment_round_trip(browser, jira_site, chat_addon, artifacts_dir):
     expect(footer.locator(".chat-attach-error")).to_contain_text("dépasse la taille maximale de 10 Mo")
     expect(footer.locator(".chat-message--attachment")).to_have_count(2)
 
+    # A program renamed as a picture passes the page's checks, and the server refuses it by its
+    # first bytes: the bubble then says "not sent", no longer "sending".
+    footer.locator(".chat-composer input[type='file']").set_input_files(
+        files=[{"name": "photo.png", "mimeType": "image/png", "buffer": b"MZ\x90\x00" + b"\x00" * 60}])
+    refused = footer.locator(".chat-message--rejected", has_text="photo.png")
+    expect(refused.locator(".chat-delivery")).to_contain_text("Non envoyé")
+    expect(refused).not_to_contain_text("Envoi du fichier")
+
     customer.screenshot(path=str(artifacts_dir / "chat-attachments-portal.png"), full_page=True)
     agent.screenshot(path=str(artifacts_dir / "chat-attachments-agent.png"), full_page=True)
     assert serious_violations(frame_of(customer, FOOTER_FRAME)) == []
