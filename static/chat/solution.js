@@ -301,6 +301,14 @@
     var control = new SolutionControl(view, conversation, role);
     view.decorators = (view.decorators || []).concat([function (item, payload) { control.decorate(item, payload); }]);
     view.channel.on("solution", function (frame) { control.show(frame.solution); });
+    // Keep the kept payloads' Jira state current: show() draws them again from these copies.
+    view.channel.on("sync", function (frame) {
+      (frame.message_ids || []).forEach(function (id) {
+        if (control.payloads[id]) {
+          control.payloads[id] = Object.assign({}, control.payloads[id], {sync_state: frame.sync_state});
+        }
+      });
+    });
     view.channel.on("solution_alert", function (frame) {
       control.show(frame.solution);
       if (role === "agent") {

@@ -44,8 +44,11 @@ def propose_answer(customer, agent):
     footer = customer.frame_locator(FOOTER_FRAME)
     send(glance, ANSWER)
     entry = log_entry(glance, ANSWER).first
+    expect(entry.locator(".chat-delivery")).to_have_text("Envoyé à Jira")
     entry.get_by_role("button", name="Proposer comme solution").click()
     expect(entry.locator(".chat-solution")).to_contain_text("Proposée comme solution")
+    # Drawn again with its solution line, the message keeps its Jira state.
+    expect(entry.locator(".chat-delivery")).to_have_text("Envoyé à Jira")
     proposed = log_entry(footer, ANSWER).first
     expect(proposed.get_by_role("button", name="Valider la solution")).to_be_visible()
     expect(proposed.get_by_role("button", name="Le problème persiste")).to_be_visible()
