@@ -22,8 +22,8 @@ const SURFACES = [
 // The same icon as the Connect descriptor's, for modules that need one (jira:issuePanel).
 const addonStatic = join(appDir, '..', 'static');
 const ICON = join(addonStatic, 'chat.svg');
-// The add-on's front-end files that the chat pages load, copied into every resource.
-const CHAT_FOLDERS = ['chat', 'workspace'];
+// The add-on's front-end files that the chat and settings pages load, copied into every resource.
+const CHAT_FOLDERS = ['chat', 'workspace', 'admin'];
 const CHAT_FILES = ['chat.css'];
 
 for (const { page, output } of SURFACES) {

@@ -1,6 +1,7 @@
 """Helpers of the Forge tests: an add-on with FORGE_ENABLED, FITs minted by the local site, and
 a snapshot of the tables a Forge call may change."""
 
+import json
 from urllib.parse import urlsplit
 
 import pytest
@@ -76,3 +77,20 @@ def raw_installation(server, installation_id):
             {"id": installation_id},
         ).mappings().first()
     return dict(row) if row is not None else None
+
+
+def host_frames(jira_site, account_id, page="/portal"):
+    """Open the local site's Forge host `page` as `account_id` (None: not logged in); return its frames.
+
+    Each frame is a dict with the `id` that the host's invoke and remote-token routes take.
+    """
+    cookies = {"devsite_user": account_id} if account_id else {}
+    response = requests.get(f"{jira_site.url}/_devsite/forge/host{page}", cookies=cookies, timeout=40)
+    assert response.status_code == 200, response.text
+    start = response.text.index('id="forge-frames">') + len('id="forge-frames">')
+    return json.loads(response.text[start:response.text.index("</script>", start)])
+
+
+def host_frame_id(jira_site, account_id, page="/portal"):
+    """Return the id of the last frame (the portal's footer launcher) of a host page opened by `account_id`."""
+    return host_frames(jira_site, account_id, page)[-1]["id"]

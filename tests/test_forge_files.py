@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from addon.chat.attachments_models import ChatAttachment
 from addon.chat.models import Message
 
-from .forge_support import APP_ID, mint, snapshot
+from .forge_support import APP_ID, host_frame_id, mint, snapshot
 from .subscriptions import grant_defaults
 from .support import wait_until
 from .test_attachments import PNG, site_issue
@@ -264,8 +264,9 @@ def test_download_exposes_disposition_to_site(forge_chat, jira_site, conversatio
 
 # -- the local site's requestRemote token ------------------------------------------------------------
 
-def _remote_token(jira_site, account_id, **body):
-    body.setdefault("module_key", "chat-launcher")
+def _remote_token(jira_site, account_id, frame_owner=None, **body):
+    if "frame" not in body:
+        body["frame"] = host_frame_id(jira_site, frame_owner or account_id)
     body.setdefault("remote_key", "chat-backend")
     cookies = {"devsite_user": account_id} if account_id else {}
     return requests.post(jira_site.url + "/_devsite/forge/host/remote-token", json=body, cookies=cookies, timeout=40)
@@ -275,10 +276,10 @@ def test_host_remote_token_is_a_module_fit(forge_chat, jira_site):
     jira_site.control("POST", "/_devsite/forge/app/install",
                       json={"remote_url": forge_chat.server.url, "app_id": APP_ID})
 
-    granted = _remote_token(jira_site, CUSTOMER, extension={"type": "jiraServiceManagement:portalFooter"})
-    anonymous = _remote_token(jira_site, None)
+    granted = _remote_token(jira_site, CUSTOMER, extension={"type": "jira:issuePanel", "issue": {"key": "SUP-1"}})
+    anonymous = _remote_token(jira_site, None, frame_owner=CUSTOMER)
     unknown_remote = _remote_token(jira_site, CUSTOMER, remote_key="elsewhere")
-    unknown_module = _remote_token(jira_site, CUSTOMER, module_key="no-such-module")
+    unknown_frame = _remote_token(jira_site, CUSTOMER, frame="no-such-frame")
 
     assert granted.status_code == 200, granted.text
     grant = granted.json()
@@ -287,9 +288,11 @@ def test_host_remote_token_is_a_module_fit(forge_chat, jira_site):
     assert grant["expires_at"] == claims["exp"]
     assert claims["principal"] == CUSTOMER
     assert claims["app"]["module"] == {"type": "jiraServiceManagement:portalFooter", "key": "chat-launcher"}
-    assert claims["context"]["extension"] == {"type": "jiraServiceManagement:portalFooter"}
+    # The frame's context, not the one the page claims.
+    assert claims["context"]["extension"] == {"type": "jiraServiceManagement:portalFooter", "portal": {"id": "1"}}
     assert set(grant) == {"token", "expires_at", "base_url"}
     assert anonymous.status_code == 401
     assert unknown_remote.status_code == 400
     assert "elsewhere" in unknown_remote.json()["error"]
-    assert unknown_module.status_code == 400
+    assert unknown_frame.status_code == 400
+    assert "no-such-frame" in unknown_frame.json()["error"]

@@ -11,7 +11,7 @@ from addon.atlassian.forge import ui_auth
 from addon.atlassian.forge.tenancy import forge_client_key
 from addon.atlassian.jira_client import jira_client_for
 
-from .forge_support import APP_ID, OTHER_APP_ID, forge_overrides, mint, snapshot
+from .forge_support import APP_ID, OTHER_APP_ID, forge_overrides, host_frame_id, mint, snapshot
 from .subscriptions import grant_defaults
 from .support import AddonServer, free_port
 from .wsclient import build_app, stop_app
@@ -242,8 +242,10 @@ def test_page_of_footer_and_unknown_surface(forge_chat):
 
 # -- the local site's Forge host: invokeRemote as @forge/bridge gets it -----------------------------
 
-def _host_invoke(jira_site, account_id, **call):
-    call.setdefault("module_key", "chat-launcher")
+def _host_invoke(jira_site, account_id, frame_owner=None, **call):
+    # The call names a frame of the portal page opened by `frame_owner` (by default the caller).
+    if "frame" not in call:
+        call["frame"] = host_frame_id(jira_site, frame_owner or account_id)
     cookies = {"devsite_user": account_id} if account_id else {}
     return requests.post(jira_site.url + "/_devsite/forge/host/invoke", json=call, cookies=cookies, timeout=40)
 
@@ -279,15 +281,31 @@ def test_host_invoke_unverified_token(forge_chat, jira_site):
     assert answer["error"]["message"] == "Remote could not verify the Forge Invocation Token"
 
 
-def test_host_invoke_needs_login_and_declared_module(forge_chat, jira_site):
+def test_host_invoke_needs_login_and_known_frame(forge_chat, jira_site):
     _install_forge_app(forge_chat)
 
-    anonymous = _host_invoke(jira_site, None, path="/api/me", method="GET")
-    undeclared = _host_invoke(jira_site, CUSTOMER, module_key="no-such-module", path="/api/me", method="GET")
+    anonymous = _host_invoke(jira_site, None, frame_owner=CUSTOMER, path="/api/me", method="GET")
+    unknown = _host_invoke(jira_site, CUSTOMER, frame="no-such-frame", path="/api/me", method="GET")
 
     assert anonymous.status_code == 401
-    assert undeclared.status_code == 400
-    assert "no-such-module" in undeclared.json()["error"]
+    assert unknown.status_code == 400
+    assert "no-such-frame" in unknown.json()["error"]
+
+
+def test_host_invoke_ignores_claimed_extension(forge_chat, jira_site):
+    _install_forge_app(forge_chat)
+    claimed = {"type": "jira:issuePanel", "issue": {"key": "SUP-1"}, "project": {"key": "SUP"}}
+
+    answer = _host_invoke(jira_site, CUSTOMER, path="/forge/ui/whoami", method="GET",
+                          extension=claimed, module_key="chat-agent").json()
+    borrowed = _host_invoke(jira_site, OTHER_CUSTOMER, frame_owner=CUSTOMER, path="/api/me", method="GET")
+
+    assert answer["success"] is True, answer
+    assert answer["payload"]["body"]["module"] == {"type": "jiraServiceManagement:portalFooter",
+                                                   "key": "chat-launcher"}
+    assert answer["payload"]["body"]["requestKey"] is None
+    assert borrowed.status_code == 403
+    assert "another user" in borrowed.json()["error"]
 
 
 def test_host_resource_carries_manifest_csp(forge_chat, jira_site):

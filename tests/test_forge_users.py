@@ -19,7 +19,7 @@ import sqlalchemy
 
 from addon.atlassian.forge.tenancy import forge_client_key
 
-from .forge_support import APP_ID, forge_overrides, mint
+from .forge_support import APP_ID, forge_overrides, host_frame_id, mint
 from .subscriptions import grant_defaults
 from .support import ROOT_DIR, AddonServer, free_port
 from .wsclient import build_app, stop_app
@@ -217,11 +217,12 @@ def _host_get(jira_site, path, account_id=None):
     return requests.get(jira_site.url + HOST + path, cookies=cookies, timeout=40)
 
 
-def _host_invoke(jira_site, account_id, path="/forge/ui/whoami", method="GET", module_key="chat-launcher"):
+def _host_invoke(jira_site, account_id, path="/forge/ui/whoami", method="GET", frame_owner=None):
+    # The call names the footer's frame of the portal page opened by `frame_owner` (by default the caller).
+    frame = host_frame_id(jira_site, account_id if frame_owner is None else frame_owner)
     cookies = {"devsite_user": account_id} if account_id else {}
     return requests.post(jira_site.url + HOST + "/invoke", cookies=cookies, timeout=40,
-                         json={"module_key": module_key, "path": path, "method": method,
-                               "extension": {"type": FOOTER_MODULE["type"]}})
+                         json={"frame": frame, "path": path, "method": method})
 
 
 def _frames(page_html):
@@ -306,7 +307,7 @@ def test_host_invoke_principal_and_user_token(jira_site, remote, account_id, use
 
 def test_host_invoke_anonymous(jira_site, remote, tmp_path):
     _install(jira_site, remote.url)
-    refused = _host_invoke(jira_site, None)
+    refused = _host_invoke(jira_site, None, frame_owner=CUSTOMER)
     _install(jira_site, remote.url, _manifest_open_to_anonymous(tmp_path))
 
     answer = _host_invoke(jira_site, None)

@@ -64,6 +64,30 @@ def is_admin(installation, account_id):
     return _cache().get_or_compute((installation.id, account_id), ask_jira)
 
 
+def check_admin(installation, account_id):
+    """Raise unless `account_id` is a support lead of `installation`'s site (PermissionDenied, 403).
+
+    Used by `require_admin` and by the Forge settings pages, whose caller comes from a Forge
+    Invocation Token; Jira is then reached through the Forge Jira client.
+    """
+    try:
+        allowed = is_admin(installation, account_id)
+    except JiraError as error:
+        log.warning("Admin permission check failed for client_key %s, account %s: %s",
+                    installation.client_key, account_id, error)
+        raise AdminCheckFailed(
+            "Jira n'a pas pu confirmer vos droits d'administration ; réessayez dans un instant. "
+            "/ Jira could not confirm your admin rights; try again in a moment."
+        ) from error
+    if not allowed:
+        raise PermissionDenied(
+            f"Le compte {account_id} n'administre ni le projet du support ni Jira ; "
+            "demandez ces droits à un administrateur Jira. "
+            f"/ Account {account_id} is neither a project admin of the support project nor "
+            "a Jira admin; ask a Jira admin for these rights."
+        )
+
+
 def require_admin(view):
     """Decorate a view placed under `require_jwt(...)` so that only support leads reach it."""
     @functools.wraps(view)
@@ -72,22 +96,7 @@ def require_admin(view):
         if not connect.account_id:
             raise AuthenticationError("Le jeton ne nomme aucun utilisateur ; connectez-vous à Jira. "
                                       "/ The token names no user; sign in to Jira.")
-        try:
-            allowed = is_admin(connect.installation, connect.account_id)
-        except JiraError as error:
-            log.warning("Admin permission check failed for client_key %s, account %s: %s",
-                        connect.client_key, connect.account_id, error)
-            raise AdminCheckFailed(
-                "Jira n'a pas pu confirmer vos droits d'administration ; réessayez dans un instant. "
-                "/ Jira could not confirm your admin rights; try again in a moment."
-            ) from error
-        if not allowed:
-            raise PermissionDenied(
-                f"Le compte {connect.account_id} n'administre ni le projet du support ni Jira ; "
-                "demandez ces droits à un administrateur Jira. "
-                f"/ Account {connect.account_id} is neither a project admin of the support project nor "
-                "a Jira admin; ask a Jira admin for these rights."
-            )
+        check_admin(connect.installation, connect.account_id)
         return view(*args, **kwargs)
 
     return wrapper

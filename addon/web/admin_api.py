@@ -16,6 +16,7 @@ from ..access.keyusers import today
 from ..access.people import display_names
 from ..access.states import DisplayState, display_state, display_states
 from ..atlassian.auth import require_jwt
+from ..atlassian.forge.files import fit_reusable
 from ..atlassian.jira_errors import JiraError
 from ..errors import AddonError, InvalidInput, NotFound
 from .api import json_body, localize
@@ -205,6 +206,7 @@ def search_customers(organization_id):
 
 @bp.post("/import")
 @require_jwt("context")
+@fit_reusable
 @require_admin
 def import_csv():
     upload = request.files.get("file")

@@ -15,6 +15,7 @@ from flask import Blueprint, g, jsonify, request
 from ..access.admin_auth import require_admin
 from ..access.subscriptions import audit
 from ..atlassian.auth import require_jwt
+from ..atlassian.forge.files import fit_reusable
 from ..atlassian.jira_client import jira_client_for
 from ..atlassian.jira_errors import JiraError
 from ..chat.actions import database
@@ -113,6 +114,7 @@ def delete_article(ref):
 
 @bp.post("/import")
 @require_jwt("context")
+@fit_reusable
 @require_admin
 def import_articles():
     """Import a JSON or CSV file of articles (multipart field `file`, or the body); all or nothing."""

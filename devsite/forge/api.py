@@ -7,6 +7,8 @@ Follows Atlassian's "Calling product APIs from a Forge remote" page:
   public comments. An unknown, expired or revoked token gets 401, another cloudId 404.
 * `POST /graphql` answers the `offlineUserAuthToken` mutation, called with a system token:
   `{contextIds, userId}` gives `{success, errors, authToken: {token, ttl}}`, `ttl` in seconds.
+  It fails for app users, for unlicensed users (an Atlassian account without a JSM licence) and,
+  unless the site's `impersonate_customers` switch is on, for portal-only customers.
 
 The gateway paths are rewritten by `ForgeApiMiddleware` onto the existing `/rest/...` handlers,
 so the business rules stay in one place; `authenticate` is then called by rest_auth in place of
@@ -25,6 +27,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..records import User
 from ..state import SiteError, site
+from . import users
 from .signer import keys
 
 log = logging.getLogger(__name__)
@@ -190,6 +193,11 @@ def _offline_token_rejection(mutation_input):
         return f"The user {account_id!r} is an app user, which cannot be impersonated."
     if user.account_type == "customer" and not site.switches["impersonate_customers"]:
         return f"The user {account_id!r} is a portal-only customer; customers cannot be impersonated."
+    if users.kind_of(user) == users.UNLICENSED:
+        # Atlassian's guide "Access to Forge apps for unlicensed users": such users cannot make
+        # asUser calls, so the app cannot act as them later either.
+        return (f"The user {account_id!r} has no licence for Jira Service Management on this site; "
+                "unlicensed users cannot be impersonated.")
     return None
 
 

@@ -1,8 +1,8 @@
 """The local site as a Forge host, third part: pages that run the app's built Custom UI resources.
 
-A portal page and an issue page in "Forge mode" embed each UI module's `resource` (the folders
-`npm run build` writes into forge/static) in a sandboxed iframe, as Jira does. They respond to
-the calls of the real @forge/bridge inside it:
+The portal, issue, project, project settings and admin pages in "Forge mode" embed each UI
+module's `resource` (the folders `npm run build` writes into forge/static) in a sandboxed iframe,
+as Jira does. They respond to the calls of the real @forge/bridge inside it:
 
 * The iframe is served from another origin than the page (`localhost` for `127.0.0.1`, and the
   reverse), as Atlassian serves Custom UI from its CDN, with the Content-Security-Policy that the
@@ -16,9 +16,14 @@ the calls of the real @forge/bridge inside it:
   context, to `invoke` with `invokeType: "ui-remote-fetch"` (invokeRemote) through this server,
   and to `fetchRemote` (requestRemote) by calling the remote itself, from the page.
 * A module runs for the kinds of user that it allows (licensed, customer, unlicensed, anonymous:
-  users.py), so the portal page serves visitors who are not logged in too.
-* POST /_devsite/forge/host/invoke mints a FIT for the session's user and the module (the
-  signer's claims), adds the token headers that the module's endpoint asks for and calls the
+  users.py), so the portal page serves visitors who are not logged in too. The project page is
+  for licensed users, the project settings page for the project's admins and the admin page for
+  Jira admins, as Jira shows them.
+* The host remembers the module and context of each iframe it issues, under the frame's id, and
+  the page's calls name only that id: Forge sets a call's context itself, so a page cannot claim
+  another request, issue or project.
+* POST /_devsite/forge/host/invoke mints a FIT for the session's user and the frame's module and
+  context (the signer's claims), adds the token headers that the module's endpoint asks for and calls the
   remote path with a 25 s limit. As Atlassian documents for invokeRemote: a non-2xx answer must
   carry a JSON body, redirects are refused, 401 means the remote could not verify the FIT, the
   request body is at most 500 KB and the response at most 5 MB.
@@ -37,6 +42,7 @@ import json
 import logging
 import secrets
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,7 +68,12 @@ INVALID_RESPONSE = "Invalid response from remote"
 PORTAL_FOOTER = "jiraServiceManagement:portalFooter"
 PORTAL_REQUEST = "jiraServiceManagement:portalRequestDetail"
 ISSUE_PANEL = "jira:issuePanel"
+PROJECT_PAGE = "jira:projectPage"
+PROJECT_SETTINGS = "jira:projectSettingsPage"
+ADMIN_PAGE = "jira:adminPage"
 SITE_LOCALE = "fr_FR"
+# The frames whose context the host remembers, newest kept; an older frame's calls are rejected.
+MAX_FRAMES = 500
 
 
 class HostError(SiteError):
@@ -138,6 +149,59 @@ def issue_page(key):
     return _host_page(f"{issue.key} (Forge) · {viewer.display_name}", [frame])
 
 
+@bp.get("/host/project/<key>")
+def project_page(key):
+    """The project page of a service project in Forge mode (the agents' dashboard), for licensed users."""
+    viewer, app = _viewer_and_app()
+    desk = _licensed_project(viewer, key.upper())
+    frame = _frame(_module_of(app, PROJECT_PAGE), PROJECT_PAGE, viewer, {
+        "type": PROJECT_PAGE, "project": _project_context(desk)})
+    return _host_page(f"{desk.project_key} (Forge) · {viewer.display_name}", [frame])
+
+
+@bp.get("/host/project/<key>/settings")
+def project_settings_page(key):
+    """The project settings page in Forge mode, for the project's admins.
+
+    Jira shows project settings, and so the jira:projectSettingsPage module, only to users with
+    the Administer projects permission on the project.
+    """
+    viewer, app = _viewer_and_app()
+    desk = _licensed_project(viewer, key.upper())
+    if "ADMINISTER_PROJECTS" not in site.permissions(viewer.account_id, desk.project_key):
+        raise HostError(f"{viewer.display_name} does not administer project {desk.project_key}: its settings "
+                        "are for project admins.", status=403)
+    frame = _frame(_module_of(app, PROJECT_SETTINGS), PROJECT_SETTINGS, viewer, {
+        "type": PROJECT_SETTINGS, "project": _project_context(desk)})
+    return _host_page(f"{desk.project_key} · paramètres (Forge) · {viewer.display_name}", [frame])
+
+
+@bp.get("/host/admin")
+def admin_page():
+    """The Jira administration page of the app in Forge mode, for Jira admins only, as in Jira."""
+    viewer, app = _viewer_and_app()
+    if not site.is_admin(viewer.account_id):
+        raise HostError(f"{viewer.display_name} is not a Jira admin: the apps' administration pages are for "
+                        "Jira admins.", status=403)
+    frame = _frame(_module_of(app, ADMIN_PAGE), ADMIN_PAGE, viewer, {"type": ADMIN_PAGE})
+    return _host_page(f"Administration (Forge) · {viewer.display_name}", [frame])
+
+
+def _licensed_project(viewer, key):
+    """Return the service desk of project `key`, for a licensed user who may browse it; else raise."""
+    if users.kind_of(viewer) != users.LICENSED:
+        raise HostError(f"{viewer.display_name} has no JSM licence: project pages are for agents. Use the "
+                        "portal page, /_devsite/forge/host/portal.", status=403)
+    desk = next((desk for desk in site.service_desks.values() if desk.project_key == key), None)
+    if desk is None or "BROWSE_PROJECTS" not in site.permissions(viewer.account_id, key):
+        raise HostError(f"Project {key} does not exist or you do not have permission to see it.", status=404)
+    return desk
+
+
+def _project_context(desk):
+    return {"key": desk.project_key, "id": str(desk.project_id), "type": "service_desk"}
+
+
 def _installed_app():
     app = events.state.app
     if app is None or not app.get("installed"):
@@ -206,8 +270,43 @@ def _frame(module, module_type, viewer, extension):
     frame_id = secrets.token_hex(8)
     origin = _other_origin()
     src = f"{origin}{bp.url_prefix}/resources/{module['resource']}/index.html?frame={frame_id}"
-    return {"id": frame_id, "src": src, "origin": origin, "module_key": module["key"], "module_type": module_type,
-            "context": context}
+    frame = {"id": frame_id, "src": src, "origin": origin, "module_key": module["key"], "module_type": module_type,
+             "context": context}
+    _remember_frame(frame)
+    return frame
+
+
+def _remember_frame(frame):
+    """Keep the frame's module and context, which its invokeRemote and requestRemote calls then carry.
+
+    Forge sets the context of a module's calls itself, so the calls name their frame only and the
+    extension (request, issue, project) comes from here, never from the page.
+    """
+    app = _installed_app()
+    with events.state.condition:
+        frames = app.setdefault("frames", OrderedDict())
+        frames[frame["id"]] = {"module_key": frame["module_key"], "module_type": frame["module_type"],
+                               "context": frame["context"]}
+        while len(frames) > MAX_FRAMES:
+            frames.popitem(last=False)
+
+
+def _frame_of_call(app, call):
+    """Return the remembered frame that a host call names (`frame`) and the caller's (accountId, kind).
+
+    Raises unless the session's user may run the frame's module and is the user the frame was
+    opened for.
+    """
+    frame_id = call.get("frame")
+    with events.state.condition:
+        frame = (app.get("frames") or {}).get(frame_id) if isinstance(frame_id, str) else None
+    if frame is None:
+        raise HostError(f"The frame {str(frame_id)[:40]!r} is unknown to this host (the app was installed again, "
+                        "or the page is too old); reload the page.")
+    account_id, kind = _module_caller(app["manifest"], frame["module_type"], frame["module_key"])
+    if frame["context"]["accountId"] != account_id:
+        raise HostError("The frame was opened for another user; reload the page.", status=403)
+    return frame, account_id, kind
 
 
 def _host_page(title, frames, left_out=()):
@@ -351,39 +450,31 @@ def _other_origin():
 def remote_token():
     """Mint the FIT that the page sends with a module's requestRemote calls, and the remote's address.
 
-    JSON body: `module_key`, `extension` (the frame's) and `remote_key`. Returns {token,
-    expires_at, base_url}. Unlike invokeRemote, no `x-forge-oauth-*` token goes with it. The
-    session's user must be one the module allows, as for invokeRemote.
+    JSON body: `frame` (the id the host page gave the module's iframe) and `remote_key`. Returns
+    {token, expires_at, base_url}. Unlike invokeRemote, no `x-forge-oauth-*` token goes with it.
+    The session's user must be the frame's and one the module allows, as for invokeRemote.
     """
     app = _installed_app()
     call = request.get_json(silent=True)
     if not isinstance(call, dict):
-        raise HostError("The body must be a JSON object with module_key, extension and remote_key.")
+        raise HostError("The body must be a JSON object with frame and remote_key.")
     manifest = app["manifest"]
     remote_key = call.get("remote_key")
     if not isinstance(remote_key, str) or remote_key not in manifest.remotes:
         raise HostError(f"The manifest has no remote {str(remote_key)[:40]!r}; requestRemote names a key of "
                         "its `remotes`.")
-    module_type = _module_type(manifest, call.get("module_key"))
-    account_id, _kind = _module_caller(manifest, module_type, call["module_key"])
+    frame, account_id, _kind = _frame_of_call(app, call)
+    module_type = frame["module_type"]
 
     claims = signer.fit_claims(app["app_id"], "ui", {
         "installation_id": app["installation_id"],
-        "module": {"type": module_type, "key": call["module_key"]},
+        "module": {"type": module_type, "key": frame["module_key"]},
         "principal": account_id,
-        "extension": call.get("extension") if isinstance(call.get("extension"), dict) else None,
+        "extension": frame["context"]["extension"],
     })
-    log.debug("requestRemote token for %s in module %s", account_id, call["module_key"])
+    log.debug("requestRemote token for %s in module %s", account_id, frame["module_key"])
     return jsonify({"token": signer.sign(claims), "expires_at": claims["exp"],
                     "base_url": manifest.remote_base_url(remote_key)})
-
-
-def _module_type(manifest, module_key):
-    for module_type, entries in manifest.modules.items():
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("key") == module_key and entry.get("resource"):
-                return module_type
-    raise HostError(f"The manifest has no UI module with the key {str(module_key)[:40]!r}.")
 
 
 # -- invokeRemote ---------------------------------------------------------------------------------
@@ -392,19 +483,20 @@ def _module_type(manifest, module_key):
 def invoke():
     """Run one invokeRemote call of a module for the user of the session; answer as the bridge resolves.
 
-    JSON body: `module_key`, `extension` (the frame's), and the invokeRemote input `path`,
-    `method`, `headers`, `body`. Answers {"success": true, "payload": {status, headers, body}} for
-    a 2xx, {"success": false, "error": {status, headers, body}} for another JSON answer, and
-    {"rejected": message} when the bridge's promise would reject.
+    JSON body: `frame` (the id the host page gave the module's iframe), and the invokeRemote
+    input `path`, `method`, `headers`, `body`. The module and its context (`extension`) are the
+    frame's, as the host remembered them. Answers {"success": true, "payload": {status, headers,
+    body}} for a 2xx, {"success": false, "error": {status, headers, body}} for another JSON answer,
+    and {"rejected": message} when the bridge's promise would reject.
     """
     app = _installed_app()
     call = request.get_json(silent=True)
     if not isinstance(call, dict) or not isinstance(call.get("path"), str) or not call["path"].startswith("/"):
-        raise HostError("The body must be a JSON object with module_key and a path starting with '/'.")
+        raise HostError("The body must be a JSON object with frame and a path starting with '/'.")
     method = str(call.get("method") or "GET").upper()
     manifest = app["manifest"]
-    route = manifest.ui_route(str(call.get("module_key")), call["path"])
-    account_id, kind = _module_caller(manifest, route.module_type, route.module_key)
+    frame, account_id, kind = _frame_of_call(app, call)
+    route = manifest.ui_route(frame["module_key"], call["path"])
     payload = call.get("body")
     encoded = json.dumps(payload).encode("utf-8") if payload is not None else None
     if encoded is not None and len(encoded) > MAX_REQUEST_BYTES:
@@ -414,7 +506,7 @@ def invoke():
         "installation_id": app["installation_id"],
         "module": {"type": route.module_type, "key": route.module_key},
         "principal": account_id,
-        "extension": call.get("extension") if isinstance(call.get("extension"), dict) else None,
+        "extension": frame["context"]["extension"],
     })
     headers = {key: str(value) for key, value in (call.get("headers") or {}).items()
                if isinstance(key, str) and key.lower() not in ("authorization", "x-forge-oauth-system",

@@ -19,17 +19,21 @@ const TICKET_PATH = '/forge/ui/socket-ticket';
 const REMOTE_KEY = 'chat-backend';
 const SUPPORTED = ['fr', 'en'];
 
-// The module types of manifest.yml and the Connect panel each one shows.
+// The module types of manifest.yml and the Connect page each one shows. The add-on answers 403 on
+// the two settings surfaces unless the viewer is a project admin of the service project or a Jira admin.
 const SURFACES = {
   'jiraServiceManagement:portalFooter': 'footer',
   'jiraServiceManagement:portalRequestDetail': 'request-panel',
   'jira:issuePanel': 'issue-panel',
   'jira:issueContext': 'issue-panel',
+  'jira:projectPage': 'dashboard',
+  'jira:projectSettingsPage': 'project-settings',
+  'jira:adminPage': 'admin',
 };
 
 // The files of static/ that build.mjs copies beside this page. Scripts of the panel page outside
 // these folders (Connect's all.js, panel.js) are not loaded here.
-const COPIED_PREFIXES = ['chat/', 'workspace/'];
+const COPIED_PREFIXES = ['chat/', 'workspace/', 'admin/'];
 
 function bilingual(french, english) {
   return `${french} · ${english}`;
@@ -161,6 +165,13 @@ async function start() {
   } catch (error) {
     response = null;
     console.error('Forge call to %s failed', PAGE_PATH, error);
+  }
+  const refusal = response && response.status === 403 && response.body && response.body.error;
+  if (refusal && typeof refusal.message === 'string') {
+    // The add-on's refusal, such as a settings page opened by someone who is not a support lead.
+    // Its message is already in French and English.
+    showStatus(refusal.message);
+    return;
   }
   if (!response || response.status !== 200 || !response.body || typeof response.body.html !== 'string') {
     const code = response ? response.status : 'none';

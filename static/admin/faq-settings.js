@@ -169,12 +169,10 @@
     }
     report.textContent = t("loading");
     var query = "?lang=" + encodeURIComponent(SupportChat.i18n.lang()) + "&filename=" + encodeURIComponent(file.name);
-    client.getToken().then(function (jwt) {
-      return window.fetch(client.baseUrl + "/api/admin/faq/import" + query, {
-        method: "POST", body: file,
-        headers: {Authorization: "JWT " + jwt, "Content-Type": "application/octet-stream", Accept: "application/json"}
-      });
-    }).then(function (response) {
+    // A multipart upload through the client's transport: fetch on Connect, requestRemote on Forge.
+    var form = new FormData();
+    form.append("file", file);
+    client.upload("/api/admin/faq/import" + query, form, {Accept: "application/json"}).then(function (response) {
       return response.json();
     }).then(function (data) {
       report.textContent = "";

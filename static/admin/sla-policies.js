@@ -245,7 +245,7 @@
       return;
     }
     ui.say(form, t("sla_saving"));
-    ui.send("PUT", "/admin/sla", JSON.stringify(result.body)).then(function (data) {
+    ui.send("PUT", "/admin/sla", result.body).then(function (data) {
       fill(data);
       ui.saved(form, "sla_policies_saved", data);
     }, function (error) {

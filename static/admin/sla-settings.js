@@ -268,48 +268,71 @@
     }
   }
 
-  // ----- calls whose error names a field, and raw uploads -----
+  // ----- calls whose error names a field -----
 
-  // Send `body` (a string, sent as is) to /api<path>. Resolve to the JSON response, or reject with
-  // an Error carrying status, code, field, reason and params, which client.api does not pass on.
-  function send(method, path, body) {
-    return SupportChat.i18n.ready().then(function () {
-      return client.getToken();
-    }).then(function (jwt) {
-      var url = client.baseUrl + "/api" + path + "?lang=" + encodeURIComponent(SupportChat.i18n.lang());
-      return window.fetch(url, {
-        method: method, body: body,
-        headers: {Authorization: "JWT " + jwt, Accept: "application/json", "Content-Type": "application/json"}
-      });
-    }).then(function (response) {
-      return response.text().then(function (text) {
-        var data = null;
-        try {
-          data = text ? JSON.parse(text) : null;
-        } catch (parseError) {
-          data = null;
-        }
-        if (response.ok) {
-          return data;
-        }
-        if (response.status === 401) {
-          client.dropToken();
-        }
-        var detail = (data && data.error) || {};
-        var error = new Error(detail.message || t("network_error"));
-        error.status = response.status;
-        error.code = detail.code || "http_" + response.status;
-        error.field = detail.field || null;
-        error.reason = detail.reason || null;
-        error.params = detail.params || {};
-        throw error;
-      });
-    }, function (error) {
-      if (error && error.status) {
-        throw error;
+  // Send the JSON `payload` to /api<path> through the client's transport. Resolve to the JSON
+  // response, or reject with the client's Error, which carries status, code, field, reason and params.
+  function send(method, path, payload) {
+    return client.api(method, path, payload).catch(function (error) {
+      if (!error || !error.status) {
+        throw new Error(t("network_error"));
       }
-      throw new Error(t("network_error"));
+      throw error;
     });
+  }
+
+  // Parse the text of a calendar file. A syntax error rejects as the server would name it
+  // (reason bad_json, with the line and column), because the transport sends JSON objects only.
+  function parseCalendarFile(text) {
+    var content = text.replace(/^\uFEFF/, "");
+    try {
+      return Promise.resolve(JSON.parse(content));
+    } catch (syntaxError) {
+      var error = new Error(String(syntaxError && syntaxError.message));
+      error.status = 400;
+      error.code = "invalid_setting";
+      error.reason = "bad_json";
+      error.params = syntaxErrorPlace(content, error.message);
+      return Promise.reject(error);
+    }
+  }
+
+  // The line and column (from 1, as strings) of the first syntax error in `text`, whose
+  // JSON.parse failed with `message`.
+  function syntaxErrorPlace(text, message) {
+    var named = /line (\d+) column (\d+)/.exec(message);
+    if (named) {
+      return {line: named[1], column: named[2]};
+    }
+    var offset = syntaxErrorOffset(text, message);
+    var before = text.slice(0, offset).split("\n");
+    return {line: String(before.length), column: String(before[before.length - 1].length + 1)};
+  }
+
+  // Chromium names the offset ("at position 28"), or reports "Unexpected end of JSON input", or only
+  // names the unexpected token. For the last, the offset is the end of the shortest prefix of
+  // `text` that fails before its own end. A calendar file is a few KB, so the scan is short.
+  function syntaxErrorOffset(text, message) {
+    var position = /at position (\d+)/.exec(message);
+    if (position) {
+      return Number(position[1]);
+    }
+    if (/end of JSON input/.test(message)) {
+      return text.length;
+    }
+    for (var end = 1; end <= text.length; end += 1) {
+      try {
+        JSON.parse(text.slice(0, end));
+      } catch (prefixError) {
+        var prefixMessage = String(prefixError && prefixError.message);
+        var at = /at position (\d+)/.exec(prefixMessage);
+        if (/end of JSON input/.test(prefixMessage) || (at && Number(at[1]) >= end)) {
+          continue;
+        }
+        return at ? Number(at[1]) : end - 1;
+      }
+    }
+    return text.length;
   }
 
   // ----- the calendar: weekly hours -----
@@ -529,7 +552,7 @@
     }
     clearErrors(importForm);
     say(calendarForm, t("sla_saving"));
-    send("PUT", "/admin/sla", JSON.stringify({calendar: read.calendar})).then(function (data) {
+    send("PUT", "/admin/sla", {calendar: read.calendar}).then(function (data) {
       fillCalendar(data.calendar);
       saved(calendarForm, "sla_calendar_saved", data);
     }, function (error) {
@@ -570,8 +593,8 @@
     }
     clearErrors(calendarForm);
     say(importForm, t("sla_saving"));
-    file.text().then(function (text) {
-      return send("PUT", "/admin/sla/calendar", text);
+    file.text().then(parseCalendarFile).then(function (calendar) {
+      return send("PUT", "/admin/sla/calendar", calendar);
     }).then(function (data) {
       importForm.reset();
       fillCalendar(data.calendar);
@@ -616,8 +639,10 @@
   buildWeekdays();
   listTimeZones();
   // sla-policies.js registers its part while the page's deferred scripts run, all of which
-  // happens before DOMContentLoaded.
-  document.addEventListener("DOMContentLoaded", function () {
+  // happens before DOMContentLoaded. A Forge Custom UI page loads the scripts after that event,
+  // one by one, and then dispatches supportchat:forge-ready (forge/ui/bootstrap.js).
+  var started = SupportChat.platform === "forge" ? "supportchat:forge-ready" : "DOMContentLoaded";
+  document.addEventListener(started, function () {
     SupportChat.i18n.ready().then(load);
   });
 })();

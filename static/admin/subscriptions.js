@@ -262,12 +262,11 @@
     lines.textContent = "";
     report("import", t("loading"));
     var lang = SupportChat.i18n.lang();
-    SupportChat.client.getToken().then(function (jwt) {
-      return window.fetch(SupportChat.client.baseUrl + "/api/admin/import?lang=" + lang, {
-        method: "POST", body: file,
-        headers: {Authorization: "JWT " + jwt, "Content-Type": "text/csv", Accept: "application/json"}
-      });
-    }).then(function (response) {
+    // A multipart upload through the client's transport: fetch on Connect, requestRemote on Forge.
+    var form = new FormData();
+    form.append("file", file);
+    SupportChat.client.upload("/api/admin/import?lang=" + encodeURIComponent(lang), form,
+                              {Accept: "application/json"}).then(function (response) {
       return response.json().then(function (data) {
         if (data.report && data.report.imported) {
           report("import", t("admin_import_ok", {created: data.report.created.length,

@@ -70,10 +70,15 @@
 
   // ----- JSON API -----
 
-  function ApiError(status, code, message) {
+  // `detail` is the response's "error" object: its field, reason and params name the place and
+  // kind of a settings error (addon/web/sla_api.py).
+  function ApiError(status, code, message, detail) {
     var error = new Error(message);
     error.status = status;
     error.code = code;
+    error.field = (detail && detail.field) || null;
+    error.reason = (detail && detail.reason) || null;
+    error.params = (detail && detail.params) || {};
     return error;
   }
 
@@ -176,7 +181,7 @@
         }
         var detail = (data && data.error) || {};
         throw new ApiError(response.status, detail.code || "http_" + response.status,
-          detail.message || SupportChat.i18n.t("network_error"));
+          detail.message || SupportChat.i18n.t("network_error"), detail);
       });
     }, function (error) {
       if (error && error.status) {

@@ -6,11 +6,15 @@ deliveries and rejects non-JSON error bodies. Every error here is JSON, whatever
 """
 
 import logging
+from dataclasses import dataclass
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from ...access.admin_auth import check_admin
 from ...errors import AddonError
+from ...web.panels import ADMIN_STRINGS, CHAT_STRINGS, DASHBOARD_STRINGS, page_strings
 from . import events, files, socket_tickets, tenants
 from .fit import ForgeRefused, forge_remote
 from .tenancy import installation_for
@@ -153,12 +157,25 @@ def socket_ticket():
     })
 
 
-# The Custom UI surfaces that reuse a Connect panel: each module type, its panel template and the
-# `surface` name the chat scripts know.
+# The Custom UI surfaces that reuse a Connect page: each `surface` name the chat scripts know, the
+# page's Jinja template, its string tables, whether the viewer must be a support lead (as for the
+# Connect settings pages, addon/web/panels.py) and whether the page fills its frame.
+@dataclass(frozen=True)
+class PageSurface:
+    template: str
+    string_tables: tuple = CHAT_STRINGS
+    admin_only: bool = False
+    size_to_parent: bool = False
+
+
 PAGE_SURFACES = {
-    "footer": "panels/footer.html",
-    "request-panel": "panels/request_panel.html",
-    "issue-panel": "panels/issue_panel.html",
+    "footer": PageSurface("panels/footer.html"),
+    "request-panel": PageSurface("panels/request_panel.html"),
+    "issue-panel": PageSurface("panels/issue_panel.html"),
+    "dashboard": PageSurface("panels/dashboard.html", DASHBOARD_STRINGS, size_to_parent=True),
+    "project-settings": PageSurface("panels/project_settings.html", ADMIN_STRINGS, admin_only=True,
+                                    size_to_parent=True),
+    "admin": PageSurface("panels/admin_settings.html", ADMIN_STRINGS, admin_only=True, size_to_parent=True),
 }
 
 
@@ -167,20 +184,15 @@ PAGE_SURFACES = {
 def page():
     """Return what a Connect panel page embeds, for the Custom UI page that shows the same chat.
 
-    `surface` (query) is footer, request-panel or issue-panel. The JSON carries the chat's
-    dictionaries in French and English, the add-on's base URL, the caller's accountId and the
-    panel rendered by its Jinja template (`html`), whose body the Custom UI page takes over with the
-    chat's own scripts (forge/ui/bootstrap.js). The request and issue come from the FIT's
-    extension, never from the query.
+    `surface` (query) is one of PAGE_SURFACES. The JSON carries the page's dictionaries in French
+    and English, the add-on's base URL, the caller's accountId and the page rendered by its Jinja
+    template (`html`), whose body the Custom UI page takes over with the chat's own scripts
+    (forge/ui/bootstrap.js). The request, issue and project come from the FIT's extension, never
+    from the query. The settings surfaces answer 403 unless the caller is a support lead.
     """
-    from flask import render_template
-    from flask_babel import get_locale
-
-    from ...web.panels import page_strings
-
     surface = request.args.get("surface", "")
-    template = PAGE_SURFACES.get(surface)
-    if template is None:
+    settings = PAGE_SURFACES.get(surface)
+    if settings is None:
         raise AddonError(f"surface {surface[:40]!r} is unknown; use one of {', '.join(PAGE_SURFACES)}.",
                          code="invalid_input")
     call = g.forge
@@ -188,17 +200,22 @@ def page():
     if tenant is None or not tenant.is_active:
         raise ForgeRefused(f"The site of Forge installation {call.installation_id} has no active tenant; "
                            "install the app on the site again.")
+    if settings.admin_only:
+        if not call.principal:
+            raise ForgeRefused("The Forge Invocation Token names no user; sign in to Jira to open the settings.")
+        check_admin(tenant, call.principal)
+
     extension = call.extension
     request_item = _extension_item(extension, "request")
     issue_item = _extension_item(extension, "issue")
     project_item = _extension_item(extension, "project")
-    strings = page_strings()
+    strings = page_strings(settings.string_tables)
     base_url = current_app.config["ADDON_BASE_URL"].rstrip("/")
     html = render_template(
-        template,
+        settings.template,
         page_lang=get_locale().language,
         surface=surface,
-        size_to_parent=False,
+        size_to_parent=settings.size_to_parent,
         site_url=tenant.base_url,
         account_id=call.principal,
         chat_strings=strings,

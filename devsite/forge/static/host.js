@@ -34,7 +34,7 @@
       credentials: "same-origin",
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify({
-        module_key: frame.module_key, extension: frame.context.extension, path: payload.path,
+        frame: frame.id, path: payload.path,
         method: payload.method, headers: payload.headers, body: payload.body
       })
     }).then(function (response) {
@@ -64,7 +64,7 @@
       method: "POST",
       credentials: "same-origin",
       headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({module_key: frame.module_key, extension: frame.context.extension, remote_key: remoteKey})
+      body: JSON.stringify({frame: frame.id, remote_key: remoteKey})
     }).then(function (response) {
       return response.json().then(function (data) {
         if (!response.ok) {
