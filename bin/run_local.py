@@ -2,9 +2,15 @@
 
 Development only: the add-on runs with ADDON_ENV=development (a per-checkout secret key in
 instance/) and trusts only the local site's install keys.
+
+With --forge, the add-on also serves as the Forge Remote of the app in forge/, which the local site
+installs as well (its Forge host pages run the built Custom UI pages). The pages are built first
+when forge/static lacks them, which needs Node.js and npm.
 """
 
+import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,7 +60,38 @@ def wait_for(url, process, name, timeout_secs=30):
     sys.exit(f"{name} did not answer on {url} within {timeout_secs} s")
 
 
+FORGE_DIR = ROOT_DIR / "forge"
+BUILT_PAGES = [FORGE_DIR / "static" / name / "bootstrap.js" for name in ("forge-portal", "forge-agent")]
+
+
+def forge_app_id():
+    """Return the app id that forge/manifest.yml declares."""
+    found = re.search(r"^  id: (ari:cloud:ecosystem::app/\S+)$", (FORGE_DIR / "manifest.yml").read_text(), re.M)
+    if not found:
+        sys.exit("forge/manifest.yml declares no app id (app.id); restore it from git.")
+    return found.group(1)
+
+
+def build_forge_pages():
+    """Build the Custom UI pages into forge/static unless they are there already."""
+    if all(path.is_file() for path in BUILT_PAGES):
+        return
+    print("Building the Forge pages (cd forge && npm ci --ignore-scripts && npm run build)…", flush=True)
+    try:
+        for command in (["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], ["npm", "run", "build"]):
+            subprocess.run(command, cwd=FORGE_DIR, check=True)
+    except FileNotFoundError:
+        sys.exit("--forge needs npm to build the Forge pages; install Node.js 20.18.1 or newer with npm.")
+    except subprocess.CalledProcessError as error:
+        sys.exit(f"Building the Forge pages failed ({' '.join(error.cmd)} exited with {error.returncode}); "
+                 "see its output above.")
+
+
 def main():
+    parser = argparse.ArgumentParser(description="Run the local Jira site and the add-on on loopback.")
+    parser.add_argument("--forge", action="store_true",
+                        help="also install the add-on as the Forge Remote of the app in forge/")
+    args = parser.parse_args()
     devsite_port = port_from_environment("DEVSITE_PORT", 2990)
     addon_port = port_from_environment("ADDON_PORT", 5000)
     site_url = f"http://{HOST}:{devsite_port}"
@@ -70,6 +107,14 @@ def main():
         "CONNECT_OAUTH_TOKEN_URL": f"{site_url}/oauth2/token",
         "ADDON_FRAME_ANCESTORS": site_url,
     })
+    if args.forge:
+        build_forge_pages()
+        addon_env.update({
+            "FORGE_ENABLED": "true",
+            "FORGE_APP_ID": forge_app_id(),
+            "FORGE_JWKS_URL": f"{site_url}/forge/jwks.json",
+            "FORGE_API_BASE_ALLOWED": site_url,
+        })
 
     python = sys.executable
     site = subprocess.Popen([python, "-m", "devsite", "--host", HOST, "--port", str(devsite_port)], cwd=ROOT_DIR)
@@ -103,6 +148,13 @@ def main():
         print(f"Installing the add-on into the local Jira site failed: {result}", file=sys.stderr)
         stop()
 
+    if args.forge:
+        installed = requests.post(f"{site_url}/_devsite/forge/app/install", json={"remote_url": addon_url},
+                                  timeout=60).json()
+        if not all(call.get("status") == 200 for call in installed.get("lifecycle", [])):
+            print(f"Installing the Forge app into the local Jira site failed: {installed}", file=sys.stderr)
+            stop()
+
     login = f"{site_url}/login?as="
     print(f"""
 Local Jira site : {site_url}
@@ -118,6 +170,13 @@ Admin page (Léa Petit, Jira admin):      {login}admin-lea&next=/plugins/servlet
    under "Réglages de la discussion")
 
 Press Ctrl-C to stop both servers.
+""", flush=True)
+    if args.forge:
+        print(f"""The same chat as a Forge app (the site's Forge host pages, the Custom UI pages in forge/static):
+Customer portal (Alice):          {login}cust-alice&next=/_devsite/forge/host/portal
+Live chat dashboard (Camille):    {login}agent-camille&next=/_devsite/forge/host/project/SUP
+Agent issue view (Camille):       {login}agent-camille&next=/_devsite/forge/host/issue/SUP-1
+Admin page (Léa):                 {login}admin-lea&next=/_devsite/forge/host/admin
 """, flush=True)
     while all(process.poll() is None for process in processes):
         time.sleep(0.5)
