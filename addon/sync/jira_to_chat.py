@@ -110,7 +110,7 @@ def upsert_comment(event, installation, conversation_id, comment):
     comment_id = str(comment["id"])
     context = f"{event.name} comment {comment_id} on {event.issue_key} (client_key {event.client_key})"
 
-    linked = _linked_chat_message(conversation_id, comment_id)
+    linked = linked_chat_message(conversation_id, comment_id)
     if linked is not None:
         log.info("Webhook %s: comment written by the outbox for message %s; ignored", context, linked.id)
         return
@@ -140,7 +140,7 @@ def _store(conversation_id, comment_id, fields, context):
         conversation = lock_conversation(session, conversation_id)
         message = _jira_message(session, conversation_id, comment_id)
         if message is None:
-            if _linked_chat_message(conversation_id, comment_id, session) is not None:
+            if linked_chat_message(conversation_id, comment_id, session) is not None:
                 log.info("Webhook %s: linked to a chat message meanwhile; ignored", context)
                 return None
             client_message_id = COMMENT_KEY_PREFIX + comment_id
@@ -396,7 +396,8 @@ def _jira_message(session, conversation_id, comment_id):
     return session.execute(statement).scalar_one_or_none()
 
 
-def _linked_chat_message(conversation_id, comment_id, session=None):
+def linked_chat_message(conversation_id, comment_id, session=None):
+    """Return the chat message whose comment the outbox wrote as `comment_id`, or None."""
     session = session or database().session
     statement = select(Message).where(
         Message.conversation_id == conversation_id, Message.origin == Origin.CHAT,

@@ -41,6 +41,35 @@ def chat_marker_of(event):
         return jira.get_issue_property(event.issue_key, CHAT_PROPERTY_KEY)
 
 
+def _answered_locally(event):
+    """Tell whether the database alone settles a comment event, which then needs no Jira call.
+
+    A comment payload does not carry the chat marker, so reading it costs a Jira call. Two cases
+    need none: an issue without a stored conversation (handle() would ignore the event anyway), and
+    the echo of a comment that the outbox wrote and linked to its message, which upsert_comment
+    ignores. Every chat message sent gives such an echo, so this saves a Jira call per message.
+    """
+    if not event.name.startswith("comment_"):
+        return False
+    installation = get_active_installation(event.client_key)
+    if installation is None:
+        return False
+    conversation = jira_to_chat.find_conversation(installation, event.payload.get("issue"))
+    if conversation is None:
+        log.info("Webhook %s on %s (client_key %s): no chat on this request; ignored",
+                 event.name, event.issue_key, event.client_key)
+        return True
+    comment = event.payload.get("comment")
+    if event.name == "comment_deleted" or not isinstance(comment, dict) or not comment.get("id"):
+        return False
+    linked = jira_to_chat.linked_chat_message(conversation.id, str(comment["id"]))
+    if linked is None:
+        return False
+    log.info("Webhook %s on %s (client_key %s): comment written by the outbox for message %s; ignored",
+             event.name, event.issue_key, event.client_key, linked.id)
+    return True
+
+
 @on_webhook("comment_created")
 @on_webhook("comment_updated")
 @on_webhook("comment_deleted")
@@ -50,6 +79,8 @@ def route_to_conversation(event):
         log.info("Webhook %s from client_key %s names no issue; ignored", event.name, event.client_key)
         return
 
+    if _answered_locally(event):
+        return
     marker = chat_marker_of(event)
     if not isinstance(marker, dict) or marker.get("enabled") not in (True, "true"):
         log.info("Webhook %s on %s (client_key %s): request not opened by chat; ignored",
