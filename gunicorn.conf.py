@@ -4,14 +4,19 @@ Environment:
   PORT               TCP port to listen on, on all interfaces (default 8000).
   WEB_CONCURRENCY    number of worker processes (default 1). More than one requires REDIS_URL,
                      because chat messages reach the websockets of other processes through Redis.
+  GUNICORN_WORKER_CLASS  "gevent" (default, recommended) or "gthread".
+  GUNICORN_WORKER_CONNECTIONS  connections per gevent worker, open sockets included (default 10000).
   GUNICORN_THREADS   threads per gthread worker (default 32). Each open websocket keeps one thread
                      busy for as long as it is connected, so this caps the sockets per worker.
-  GUNICORN_WORKER_CLASS  "gthread" (default) or "gevent".
 
 Worker classes: flask-sock needs a worker that can keep a connection open while serving others.
-"gthread" gives each request (and each websocket) a thread of its own. "gevent" runs them as
-greenlets, so many idle sockets cost little memory. It needs the gevent package, and gunicorn's
-gevent worker monkey-patches the standard library at start-up. The plain "sync" worker serves one
+"gevent" (the default) runs each request and each websocket as a greenlet, so an idle chat socket
+costs tens of KiB and one worker holds 10,000 of them (BENCHMARKS.md, "Capacity"). Gunicorn's
+gevent worker monkey-patches the standard library at start-up, before it loads the app; the add-on
+then gives psycopg2 a wait callback (addon/db.py) so that a query waits on gevent's loop instead
+of stopping every socket of the worker. "gthread" gives each request and each websocket a thread
+of its own. An open socket keeps its thread, so a worker serves at most GUNICORN_THREADS sockets.
+Thousands of threads would each need a stack of their own and would contend for the interpreter lock. The plain "sync" worker serves one
 request at a time, so a single open websocket would block it.
 """
 
@@ -19,7 +24,7 @@ import os
 
 from gunicorn.glogging import Logger
 
-SUPPORTED_WORKER_CLASSES = ("gthread", "gevent")
+SUPPORTED_WORKER_CLASSES = ("gevent", "gthread")
 
 
 class ConfigurationError(RuntimeError):
@@ -40,7 +45,7 @@ def _positive_int(name, default):
 port = _positive_int("PORT", 8000)
 bind = [f"0.0.0.0:{port}"]
 
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread").strip() or "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent").strip() or "gevent"
 if worker_class not in SUPPORTED_WORKER_CLASSES:
     raise ConfigurationError(
         f"GUNICORN_WORKER_CLASS={worker_class!r} is not supported; "
@@ -48,8 +53,9 @@ if worker_class not in SUPPORTED_WORKER_CLASSES:
     )
 workers = _positive_int("WEB_CONCURRENCY", 1)
 threads = _positive_int("GUNICORN_THREADS", 32)
-if worker_class == "gevent":
-    worker_connections = 1000
+# Simultaneous connections per gevent worker, idle chat sockets included. Gunicorn's default of
+# 1000 would refuse the 1001st socket although an idle one costs little (BENCHMARKS.md, "Capacity").
+worker_connections = _positive_int("GUNICORN_WORKER_CONNECTIONS", 10000)
 
 # Each worker process keeps its own websockets; only Redis carries a message from the process
 # that received it to the sockets held by the others.

@@ -114,7 +114,7 @@ def _register_realtime(app):
 
     # One publish/subscribe layer per process: gunicorn runs create_app in each worker after
     # the fork (no preload_app), which is what the layer's threads require.
-    app.extensions["pubsub"] = create_pubsub(app.config["REDIS_URL"])
+    app.extensions["pubsub"] = create_pubsub(app.config["REDIS_URL"], app.config["REDIS_CHANNEL_PREFIX"])
 
     from .realtime import hub
     from .sync import outbox

@@ -174,6 +174,9 @@ def load_config(overrides=None):
         # than a few minutes, so clock skew between Jira and us does not reject good tokens.
         "JWT_LEEWAY_SECS": int(get("JWT_LEEWAY_SECS", "30")),
         "REDIS_URL": get("REDIS_URL") or None,
+        # The start of every Redis channel name. Redis pub/sub ignores the database number, so two
+        # deployments on one Redis server need different prefixes.
+        "REDIS_CHANNEL_PREFIX": get("REDIS_CHANNEL_PREFIX") or "supportchat:",
         # Hosts allowed to frame the iframe pages (Content-Security-Policy frame-ancestors).
         "ADDON_FRAME_ANCESTORS": get("ADDON_FRAME_ANCESTORS", "https://*.atlassian.net https://*.jira.com"),
         # Number of reverse proxies whose X-Forwarded-* headers are trusted (0: none).
@@ -185,6 +188,9 @@ def load_config(overrides=None):
         "OUTBOX_RETRY_BASE_SECS": float(get("OUTBOX_RETRY_BASE_SECS", "5")),
         "OUTBOX_RETRY_MAX_SECS": float(get("OUTBOX_RETRY_MAX_SECS", "300")),
         "OUTBOX_POLL_SECS": float(get("OUTBOX_POLL_SECS", "30")),
+        # Conversations whose comments one process writes at the same time; each writer may hold
+        # two database connections while it writes.
+        "OUTBOX_WRITERS": int(get("OUTBOX_WRITERS", "4")),
         # Maximum wait of an HTTP long-poll, and of a new websocket for its first (auth) frame.
         "LONG_POLL_SECS": float(get("LONG_POLL_SECS", "25")),
         "WS_AUTH_TIMEOUT_SECS": float(get("WS_AUTH_TIMEOUT_SECS", "10")),
@@ -222,6 +228,8 @@ def load_config(overrides=None):
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_SUPPORTED_LOCALES": ["fr", "en"],
     }
+    if config["OUTBOX_WRITERS"] < 1:
+        raise ConfigError(f"OUTBOX_WRITERS={config['OUTBOX_WRITERS']} must be 1 or more")
     if config["SLA_ACTION_WORKERS"] < 1:
         raise ConfigError(f"SLA_ACTION_WORKERS={config['SLA_ACTION_WORKERS']} must be 1 or more")
     for name in ("FAQ_KB_SYNC_TICK_SECS", "FAQ_KB_SYNC_INTERVAL_SECS"):

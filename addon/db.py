@@ -58,12 +58,51 @@ def normalize_database_url(url):
     return url
 
 
+def cooperate_with_gevent():
+    """Make psycopg2 wait for PostgreSQL on gevent's loop, once gevent has patched the sockets.
+
+    psycopg2 is C code that reads its socket itself, so gevent's patches do not reach it: under
+    gunicorn's gevent worker a query would stop every greenlet of the worker, each websocket
+    included, until PostgreSQL replies. With a wait callback, libpq runs non-blocking and the
+    callback yields to the loop while the socket is not ready. Returns True when it is installed.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    if not monkey.is_module_patched("socket"):
+        return False
+    import psycopg2
+    from psycopg2 import extensions
+
+    if extensions.get_wait_callback() is not None:
+        return True
+    from gevent.socket import wait_read, wait_write
+
+    def wait(connection, timeout=None):
+        while True:
+            state = connection.poll()
+            if state == extensions.POLL_OK:
+                return
+            if state == extensions.POLL_READ:
+                wait_read(connection.fileno(), timeout=timeout)
+            elif state == extensions.POLL_WRITE:
+                wait_write(connection.fileno(), timeout=timeout)
+            else:
+                raise psycopg2.OperationalError(f"psycopg2 returned an unknown poll state {state!r}")
+
+    extensions.set_wait_callback(wait)
+    return True
+
+
 class Database:
     """The engine and session factory of one app."""
 
     def __init__(self, url):
         url = normalize_database_url(url)
         self.url = url
+        if url.startswith("postgresql"):
+            cooperate_with_gevent()
         options = {"future": True, "pool_pre_ping": True}
         if url.startswith("sqlite"):
             options["connect_args"] = {"check_same_thread": False, "timeout": 10}

@@ -7,11 +7,23 @@ X-RateLimit-* headers, no processing), drop_before (close the TCP connection wit
 no processing), drop_after (process and commit, then close the connection without a response).
 Drops shut the client socket down, so the caller sees a real connection failure. They need the
 werkzeug server, which puts the connection's socket in the WSGI environ.
+
+Mode allowed_rate models Jira Cloud's burst limit (RateLimit-Reason `jira-burst-based`, scoped
+to one tenant, one endpoint and one HTTP method): the rule owns a token bucket that holds up to
+`burst` tokens (default: one second's worth) and gains `rate_per_sec` tokens per second. A
+matching request takes a token and is processed, after `latency_ms` (default 0); without a token
+it gets 429 with the headers of Atlassian's rate-limiting page: `Retry-After` in whole seconds
+(the wait for the next token, rounded up), `X-RateLimit-Reset` (now plus Retry-After, as
+yyyy-MM-ddTHH:mmZ), `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `RateLimit-Reason`.
+Admitted responses carry `X-RateLimit-Limit` and `X-RateLimit-Remaining`, plus
+`X-RateLimit-NearLimit: true` when less than a fifth of the bucket remains. The rule stays until
+cleared (its `times` is ignored) and counts `admitted` and `rejected` requests.
 """
 
 import datetime
 import json
 import logging
+import math
 import re
 import socket
 import time
@@ -20,9 +32,11 @@ from .state import SiteError, site
 
 log = logging.getLogger(__name__)
 
-MODES = {"latency", "error", "rate_limit", "drop_before", "drop_after"}
+MODES = {"latency", "error", "rate_limit", "drop_before", "drop_after", "allowed_rate"}
 CONTROL_PREFIX = "/_devsite/"
 RATE_LIMIT = 100
+# Atlassian sends X-RateLimit-NearLimit when less than 20 % of a budget remains.
+NEAR_LIMIT_FRACTION = 0.2
 
 
 def parse_rules(body):
@@ -42,6 +56,10 @@ def parse_rules(body):
         times = int(rule.get("times", 1))
         if times < 0:
             raise SiteError("Fault times must be 0 (until cleared) or more.")
+        extra = {}
+        if mode == "allowed_rate":
+            extra = _parse_bucket(rule)
+            times = 0
         parsed.append({
             "method": (rule.get("method") or "").upper() or None,
             "path": pattern.pattern,
@@ -52,8 +70,45 @@ def parse_rules(body):
             "retry_after": int(rule.get("retry_after", 5)),
             "times": times,
             "applied": 0,
+            **extra,
         })
     return parsed
+
+
+def _parse_bucket(rule):
+    try:
+        rate_per_sec = float(rule.get("rate_per_sec", 0))
+        burst = float(rule.get("burst", max(1.0, rate_per_sec)))
+        latency_ms = int(rule.get("latency_ms", 0))
+    except (TypeError, ValueError):
+        raise SiteError("Fault rate_per_sec, burst and latency_ms must be numbers.") from None
+    if not (math.isfinite(rate_per_sec) and rate_per_sec > 0):
+        raise SiteError(f"Fault rate_per_sec {rule.get('rate_per_sec')!r} must be a number of requests per second above 0.")
+    if not (math.isfinite(burst) and burst >= 1):
+        raise SiteError(f"Fault burst {rule.get('burst')!r} must be 1 request or more.")
+    if latency_ms < 0:
+        raise SiteError("Fault latency_ms must be 0 or more.")
+    return {"rate_per_sec": rate_per_sec, "burst": burst, "latency_ms": latency_ms,
+            "tokens": burst, "refilled_at": time.monotonic(), "admitted": 0, "rejected": 0}
+
+
+def _take_token(rule):
+    """Refill the rule's bucket, then take a token; set the request's outcome on a copy of the rule."""
+    now = time.monotonic()
+    rule["tokens"] = min(rule["burst"], rule["tokens"] + (now - rule["refilled_at"]) * rule["rate_per_sec"])
+    rule["refilled_at"] = now
+    outcome = dict(rule)
+    if rule["tokens"] >= 1:
+        rule["tokens"] -= 1
+        rule["admitted"] += 1
+        outcome["admit"] = True
+    else:
+        rule["rejected"] += 1
+        outcome["admit"] = False
+        wait_secs = (1 - rule["tokens"]) / rule["rate_per_sec"]
+        outcome["retry_after"] = max(1, math.ceil(wait_secs))
+    outcome["remaining"] = int(rule["tokens"])
+    return outcome
 
 
 def public_rule(rule):
@@ -69,6 +124,8 @@ def take_rule(method, path, full_path):
             if not (rule["pattern"].search(path) or rule["pattern"].search(full_path)):
                 continue
             rule["applied"] += 1
+            if rule["mode"] == "allowed_rate":
+                return _take_token(rule)
             if rule["times"]:
                 rule["times"] -= 1
                 if rule["times"] == 0:
@@ -91,6 +148,8 @@ class FaultMiddleware:
             return self.app(environ, start_response)
 
         mode = rule["mode"]
+        if mode == "allowed_rate" and rule["admit"]:
+            return self._admit(environ, start_response, rule)
         log.info("Fault %s applied to %s %s", mode, method, path)
         if mode == "latency":
             time.sleep(rule["latency_ms"] / 1000)
@@ -109,15 +168,35 @@ class FaultMiddleware:
         self._log(environ, method, path, mode, None if mode == "drop_before" else rule)
         if mode == "drop_before":
             return self._drop(environ, start_response)
-        if mode == "rate_limit":
-            reset_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=rule["retry_after"])
-            headers = [("Retry-After", str(rule["retry_after"])),
-                       ("X-RateLimit-Limit", str(RATE_LIMIT)),
-                       ("X-RateLimit-Remaining", "0"),
-                       ("X-RateLimit-Reset", reset_at.strftime("%Y-%m-%dT%H:%MZ")),
-                       ("RateLimit-Reason", "jira-quota-based")]
-            return self._error(start_response, path, 429, "Rate limit exceeded.", headers)
+        if mode in ("rate_limit", "allowed_rate"):
+            return self._rate_limited(start_response, path, rule)
         return self._error(start_response, path, rule["status"], "Injected fault: the site failed this request.")
+
+    def _admit(self, environ, start_response, rule):
+        if rule["latency_ms"]:
+            time.sleep(rule["latency_ms"] / 1000)
+        headers = [("X-RateLimit-Limit", str(int(rule["burst"]))),
+                   ("X-RateLimit-Remaining", str(rule["remaining"]))]
+        if rule["remaining"] < rule["burst"] * NEAR_LIMIT_FRACTION:
+            headers.append(("X-RateLimit-NearLimit", "true"))
+
+        def start_with_limits(status, response_headers, exc_info=None):
+            return start_response(status, list(response_headers) + headers, exc_info)
+
+        return self.app(environ, start_with_limits)
+
+    def _rate_limited(self, start_response, path, rule):
+        reset_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=rule["retry_after"])
+        if rule["mode"] == "allowed_rate":
+            limit, remaining, reason = int(rule["burst"]), rule["remaining"], "jira-burst-based"
+        else:
+            limit, remaining, reason = RATE_LIMIT, 0, "jira-quota-based"
+        headers = [("Retry-After", str(rule["retry_after"])),
+                   ("X-RateLimit-Limit", str(limit)),
+                   ("X-RateLimit-Remaining", str(remaining)),
+                   ("X-RateLimit-Reset", reset_at.strftime("%Y-%m-%dT%H:%MZ")),
+                   ("RateLimit-Reason", reason)]
+        return self._error(start_response, path, 429, "Rate limit exceeded.", headers)
 
     @staticmethod
     def _error(start_response, path, status, message, headers=()):
@@ -149,7 +228,7 @@ class FaultMiddleware:
     def _log(environ, method, path, mode, rule):
         status = None
         if rule is not None:
-            status = 429 if mode == "rate_limit" else rule["status"]
+            status = 429 if mode in ("rate_limit", "allowed_rate") else rule["status"]
         with site.lock:
             site.request_log.append({
                 "method": method, "path": path, "query": environ.get("QUERY_STRING", ""),

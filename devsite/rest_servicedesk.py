@@ -150,6 +150,23 @@ def organization_users(org_id):
     return jsonify(jsm_page([jsm_user_json(a) for a in org.members], start, limit, f"{SD}/organization/{org.id}/user"))
 
 
+@bp.post(f"{SD}/organization/<org_id>/user")
+def add_organization_users(org_id):
+    """Add customers to an organisation, as JSM's "Add users to organization": body
+    `{"accountIds": [...]}`, 204 on success, 400 naming an unknown account."""
+    require_agent("Only agents and apps can add users to an organization.")
+    org = _organization(org_id)
+    account_ids = (request.get_json(silent=True) or {}).get("accountIds")
+    if not isinstance(account_ids, list) or not all(isinstance(a, str) for a in account_ids):
+        return error_response(400, "accountIds must be a list of account ids.")
+    with site.lock:
+        unknown = [a for a in account_ids if a not in site.users]
+        if unknown:
+            return error_response(400, f"No user has accountId {unknown[0]!r}.")
+        org.members.extend(a for a in account_ids if a not in org.members)
+    return "", 204
+
+
 @bp.post(f"{SD}/customer")
 def create_customer():
     require_agent("Only agents and apps can create customers.")

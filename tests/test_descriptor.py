@@ -286,7 +286,7 @@ def test_gunicorn_defaults():
     settings = json.loads(result.stdout)
     assert settings["bind"] == ["0.0.0.0:8123"]
     assert settings["workers"] == 1
-    assert settings["worker_class"] == "gthread"
+    assert settings["worker_class"] == "gevent"
 
 
 def test_gunicorn_log_format_no_query():

@@ -269,6 +269,25 @@ def test_create_pubsub_picks_implementation(redis_url):
         in_redis.close()
 
 
+def test_create_pubsub_channel_prefix_isolates(redis_url, prefix):
+    # Redis pub/sub ignores the database number, so only the prefix keeps two deployments apart.
+    ours = create_pubsub(redis_url, channel_prefix=prefix)
+    theirs = create_pubsub(redis_url.rsplit("/", 1)[0] + "/3", channel_prefix=prefix + "other:")
+    try:
+        inbox, other_inbox = Inbox(), Inbox()
+        ours.subscribe("conversation-1", inbox)
+        theirs.subscribe("conversation-1", other_inbox)
+
+        theirs.publish("conversation-1", {"text": "autre déploiement"})
+        ours.publish("conversation-1", {"text": "bonjour"})
+
+        assert inbox.wait_for(1) == [{"text": "bonjour"}]
+        assert other_inbox.wait_for(1) == [{"text": "autre déploiement"}]
+    finally:
+        ours.close()
+        theirs.close()
+
+
 # Redis only.
 
 

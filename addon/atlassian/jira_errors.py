@@ -35,6 +35,8 @@ class JiraError(Exception):
     """
 
     kind = "error"
+    # Seconds Jira asked the caller to wait (its Retry-After header), None when it did not ask.
+    retry_after_secs = None
 
     def __init__(self, *, site, method, url, status=None, jira_message=None, attempts=1, detail=None):
         self.site = site

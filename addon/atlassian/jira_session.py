@@ -3,6 +3,13 @@
 atlassian-python-api sends all its requests through `Session.request`, so overriding it here puts
 one retry loop under every library method. The library's own retries are switched off where the
 client is built.
+
+A 429 with `Retry-After` pauses every call of this process to the same site until that instant,
+whichever session or thread makes it, because Atlassian asks apps to wait that long before calling again. Without
+the hold, the other threads would keep calling, get 429 in turn, and each back off on its own.
+NOTE: Jira Cloud scopes its burst limit to one endpoint and method (RateLimit-Reason
+jira-burst-based); holding the whole site is stricter than needed and assumes the limits of one
+site are shared by the calls of this process.
 """
 
 import logging
@@ -20,6 +27,31 @@ log = logging.getLogger(__name__)
 
 _RATE_LIMIT_HEADER_PREFIXES = ("x-ratelimit", "beta-ratelimit", "x-beta-ratelimit", "ratelimit-")
 _BODY_ARGUMENTS = ("data", "json", "files")
+
+# Site base URL -> time.monotonic() instant before which no call to that site may start.
+_site_holds = {}
+_site_holds_lock = threading.Lock()
+
+
+def hold_site(site, seconds):
+    """Let no call of this process reach `site` for `seconds`, unless a longer hold is already set."""
+    until = time.monotonic() + seconds
+    with _site_holds_lock:
+        if _site_holds.get(site, 0.0) < until:
+            _site_holds[site] = until
+
+
+def wait_for_site(site):
+    """Sleep until the hold on `site` has passed; return the seconds slept."""
+    with _site_holds_lock:
+        until = _site_holds.get(site)
+    if until is None:
+        return 0.0
+    delay = until - time.monotonic()
+    if delay <= 0:
+        return 0.0
+    time.sleep(delay)
+    return delay
 
 
 def is_under(url, base_url):
@@ -70,6 +102,7 @@ class JiraSession(requests.Session):
         while True:
             attempts += 1
             retry_after = None
+            wait_for_site(self.site)
             try:
                 response = super().request(method, url, **kwargs)
             except requests.Timeout as exc:
@@ -99,6 +132,9 @@ class JiraSession(requests.Session):
                 retryable = is_retryable_status(status, idempotent)
                 if status in NOT_PROCESSED_STATUSES:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    failure.retry_after_secs = retry_after
+                if status == 429 and retry_after is not None:
+                    hold_site(self.site, min(retry_after, self.policy.max_retry_after_secs))
 
             retries_done = attempts - 1 - int(reauthorized)
             if not retryable or retries_done >= self.policy.max_retries:

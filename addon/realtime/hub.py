@@ -612,7 +612,7 @@ def init_app(app):
     app.config.setdefault("LONG_POLL_SECS", LONG_POLL_SECS)
     pubsub = app.extensions.get("pubsub")
     if pubsub is None:
-        pubsub = create_pubsub(app.config.get("REDIS_URL"))
+        pubsub = create_pubsub(app.config.get("REDIS_URL"), app.config.get("REDIS_CHANNEL_PREFIX"))
         app.extensions["pubsub"] = pubsub
     hub = Hub(app, pubsub)
     hub.watch_access()

@@ -198,11 +198,16 @@ def _check_channel(channel):
         raise ValueError(f"channel must be a non-empty string, got {channel!r}")
 
 
-def create_pubsub(redis_url=None):
-    """Return the Redis implementation when `redis_url` is set, the in-process one otherwise."""
-    if redis_url:
-        from .redis_pubsub import RedisPubSub  # imported here because it builds on this module
+def create_pubsub(redis_url=None, channel_prefix=None):
+    """Return the Redis implementation when `redis_url` is set, the in-process one otherwise.
 
-        return RedisPubSub(redis_url)
+    `channel_prefix` starts every Redis channel name (default "supportchat:"). Redis delivers a
+    published message to the subscribers of every database, so deployments that share a Redis
+    server need prefixes of their own, whatever database their URLs name.
+    """
+    if redis_url:
+        from .redis_pubsub import DEFAULT_PREFIX, RedisPubSub  # imported here: it builds on this module
+
+        return RedisPubSub(redis_url, prefix=channel_prefix or DEFAULT_PREFIX)
     log.info("Live pushes stay inside this process because REDIS_URL is not set")
     return InProcessPubSub()

@@ -12,6 +12,11 @@ sweeper's lease job calls `renew_claims`), however long Jira takes. An attempt w
 taken over stops before its next action. A failed attempt is retried after a doubling delay, and
 the claim of a process that died mid-attempt expires, so another process retries it.
 
+The sweep of the same process has priority: while it runs, the attempts wait before their next
+action (up to SWEEP_PRIORITY_MAX_WAIT_SECS). Under gevent the sweep and the attempts share one
+core, and thousands of breaches at once give the attempts enough work to delay the next
+breaches by seconds otherwise.
+
 NOTE: a process frozen for longer than ACTION_CLAIM_SECS, or cut off from the database, while
 Jira handles one of its calls can see that call made again by the process that takes the claim
 over. The internal comment is looked up by its marker property before it is posted, so only two
@@ -21,6 +26,7 @@ overlapping posts can duplicate it. The notify has no such check.
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 from flask import current_app
@@ -43,6 +49,9 @@ ACTION_MAX_ATTEMPTS = 20
 LAST_ERROR_MAX_CHARS = 2000
 # How long stopping the pool waits for the attempts under way.
 STOP_WAIT_SECS = 10
+# An attempt waits at most this long for a sweep to end before its next action, so that a sweep
+# that hangs never stops the escalations.
+SWEEP_PRIORITY_MAX_WAIT_SECS = 2.0
 
 _create_lock = threading.Lock()
 
@@ -72,6 +81,22 @@ class ActionPool:
         # event id -> the attempt number it runs under its claim, or None while it waits in the queue
         self._in_flight = {}
         self._closed = False
+        # Clear while this process sweeps; the attempts wait for it before each action.
+        self._sweep_idle = threading.Event()
+        self._sweep_idle.set()
+
+    @contextmanager
+    def sweeping(self):
+        """Make the attempts of this pool wait before their next action while the block runs."""
+        self._sweep_idle.clear()
+        try:
+            yield
+        finally:
+            self._sweep_idle.set()
+
+    def yield_to_sweep(self):
+        """Wait until no sweep of this process runs, at most SWEEP_PRIORITY_MAX_WAIT_SECS."""
+        self._sweep_idle.wait(SWEEP_PRIORITY_MAX_WAIT_SECS)
 
     def in_flight(self):
         """Return the ids of the events queued or running in this process."""
@@ -187,11 +212,17 @@ def submit_due_actions(escalation, now):
 def run_attempt(pool, escalation, event_id, attempts):
     """Claim the attempt after `attempts` of the event's actions and run it, unless another process won it."""
     attempt = attempts + 1
+    pool.yield_to_sweep()
     if not claim_attempt(event_id, attempts, sla_now()):
         return
     pool._running(event_id, attempt)
+
+    def before_action():
+        pool.yield_to_sweep()
+        keep_claim(event_id, attempt)
+
     try:
-        escalation.run_actions(event_id, keep_claim=lambda: keep_claim(event_id, attempt))
+        escalation.run_actions(event_id, keep_claim=before_action)
     except ClaimLost:
         log.warning("SLA event %s: attempt %s stopped, because another process took over its claim",
                     event_id, attempt)

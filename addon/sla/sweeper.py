@@ -16,7 +16,8 @@ job store:
 
 A sweep fires the due clocks SWEEP_BATCH at a time, each batch in one short transaction, until
 none is left. It only records the events: their escalation actions run afterwards on the
-process's action pool (`addon.sla.action_pool`), so a slow Jira never delays the firing.
+process's action pool (`addon.sla.action_pool`), so a slow Jira never delays the firing, and
+the pool's attempts pause before their next action while the sweeper job sweeps.
 
 One process sweeps at a time. Every process of the add-on (each gunicorn worker runs create_app)
 starts a Sweeper, and each one competes for the `sla_sweeper` row of `scheduler_leases`. A job
@@ -364,7 +365,8 @@ class Sweeper:
                 if not self.lease_tried:
                     self.renew_lease(self.wall_clock())  # at start-up, before the lease job's first run
                 if self.holds_lease(self.wall_clock()):
-                    sweep(keep_going=lambda: self.holds_lease(self.wall_clock()))
+                    with action_pool().sweeping():
+                        sweep(keep_going=lambda: self.holds_lease(self.wall_clock()))
             except Exception:  # noqa: BLE001  (the next run, half a second later, tries again)
                 log.exception("The SLA sweep failed")
             finally:

@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
+from ..access.keyusers import one_answer_per_frame
 from ..atlassian.auth import authenticate
 from ..chat.access import access_conversation, require_key_user, require_writer, viewer_for
 from ..chat.actions import database, post_message
@@ -211,10 +212,12 @@ class SocketSession:
         try:
             if kind != "auth":
                 self._check_deadline()
-            self._recheck_follows()
-            if handler is None:
-                raise InvalidInput(f"Type de trame inconnu {str(kind)[:40]!r}. / Unknown frame type {str(kind)[:40]!r}.")
-            handler(frame)
+            with one_answer_per_frame():
+                self._recheck_follows()
+                if handler is None:
+                    raise InvalidInput(f"Type de trame inconnu {str(kind)[:40]!r}. "
+                                       f"/ Unknown frame type {str(kind)[:40]!r}.")
+                handler(frame)
         except NotFound as error:
             self._error(error.code, error.message, status=STATUS_NOT_FOUND,
                         conversation_id=frame.get("conversation_id"),
