@@ -11,6 +11,7 @@ from addon.workspace import claims
 from addon.workspace.models import AgentPresence, ChatRouting
 
 from .solution_support import CUSTOMER, events_of, issue_of
+from .support import wait_until
 from .wsclient import serve_chat_site
 
 CAMILLE, HUGO, LEA = "agent-camille", "agent-hugo", "admin-lea"
@@ -398,6 +399,20 @@ def test_customer_presence_follows_socket_and_long_poll(chat_site):
         row.customer_seen_at = utcnow() - timedelta(minutes=2)
         session.commit()
     assert desk_of(chat_site, CAMILLE)["lists"]["all"][0]["customer_connected"] is False
+
+
+def test_customer_leaves_when_last_socket_closes(chat_site):
+    conversation = start(chat_site)
+    alice = chat_site.ready_socket(CUSTOMER)
+    alice.send(type="subscribe", conversation_id=conversation["id"], after_seq=0)
+    wait_until(lambda: desk_of(chat_site, CAMILLE)["lists"]["all"][0]["customer_connected"],
+               message="Alice shown as connected")
+
+    alice.close()
+
+    # At once, not when her last mark grows old.
+    wait_until(lambda: desk_of(chat_site, CAMILLE)["lists"]["all"][0]["customer_connected"] is False,
+               timeout=5, message="Alice shown as gone")
 
 
 def test_chats_moved_out_leave_lists_and_limits(chat_site):

@@ -347,15 +347,25 @@ class Hub:
         return connection
 
     def disconnect(self, connection):
-        """Unregister a socket, whether it closed cleanly, failed or was dropped. Idempotent."""
+        """Unregister a socket, whether it closed cleanly, failed or was dropped. Idempotent.
+
+        Return the ids of the conversations it followed that no customer socket of this hub
+        follows any more (always empty for an agent's socket).
+        """
         with self._lock:
             if connection not in self._connections:
-                return
+                return []
             self._connections.discard(connection)
-        for conversation_id in list(connection.follows):
+        followed = list(connection.follows)
+        for conversation_id in followed:
             self.unfollow(connection, conversation_id)
         connection.stop()
         log.debug("Socket of %s unregistered", connection.viewer.account_id)
+        if connection.viewer.is_agent:
+            return []
+        installation_id = connection.viewer.installation_id
+        return [conversation_id for conversation_id in followed
+                if not self._customer_sockets(fanout.channel_of(installation_id, conversation_id))]
 
     def follow(self, connection, conversation, after_seq):
         """Send the conversation's visible messages after `after_seq` to `connection`, then live ones.
@@ -473,10 +483,13 @@ class Hub:
     # Presence: whether a customer of the conversation has a socket open, shown to agents.
     # Each hub publishes how many customer sockets it has, and agents' hubs add the counts up.
 
+    def _customer_sockets(self, channel):
+        return sum(1 for member in self._members_of(channel)
+                   if isinstance(member, Connection) and not member.viewer.is_agent)
+
     def _announce_presence(self, installation_id, conversation_id):
         channel = fanout.channel_of(installation_id, conversation_id)
-        customers = sum(1 for member in self._members_of(channel)
-                        if isinstance(member, Connection) and not member.viewer.is_agent)
+        customers = self._customer_sockets(channel)
         self._publish(installation_id, conversation_id, {
             "type": PRESENCE, "conversation_id": conversation_id, "hub": self.hub_id,
             "customers": customers, "visibility": INTERNAL,

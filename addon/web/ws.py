@@ -25,7 +25,7 @@ from ..chat.actions import database, post_message
 from ..chat.models import Visibility
 from ..errors import AddonError, AuthenticationError, InvalidInput, NotFound, PermissionDenied
 from ..models import utcnow
-from ..workspace.presence import CUSTOMER_MARK_EVERY, mark_customer_seen
+from ..workspace.presence import CUSTOMER_MARK_EVERY, mark_customer_left, mark_customer_seen
 from . import ws_solution
 from .api import localize
 
@@ -120,7 +120,11 @@ class SocketSession:
             pass
         finally:
             if self.connection is not None:
-                self.hub.disconnect(self.connection)
+                left = self.hub.disconnect(self.connection)
+                if left:
+                    # The dashboard stops showing the key user as connected at once, rather than
+                    # when their last mark grows old. Another process's socket marks them again.
+                    mark_customer_left(left)
             database().remove_session()
 
     # Authentication.

@@ -119,6 +119,16 @@ def mark_customer_seen(conversation_ids, now=None):
         )
 
 
+def mark_customer_left(conversation_ids):
+    """Record that the key user's last socket on these conversations closed."""
+    with _database().transaction() as session:
+        session.execute(
+            update(Conversation).where(Conversation.id.in_(conversation_ids))
+            .values(customer_seen_at=None, updated_at=Conversation.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def customer_connected(conversation, now=None):
     seen_at = conversation.customer_seen_at
     return seen_at is not None and seen_at >= (now or utcnow()) - CUSTOMER_SEEN_TIMEOUT
