@@ -176,6 +176,7 @@ Press Ctrl-C to stop both servers.
 Customer portal (Alice):          {login}cust-alice&next=/_devsite/forge/host/portal
 Live chat dashboard (Camille):    {login}agent-camille&next=/_devsite/forge/host/project/SUP
 Agent issue view (Camille):       {login}agent-camille&next=/_devsite/forge/host/issue/SUP-1
+  (as with Connect, the chat shows only on requests opened by chat: open /_devsite/forge/host/issue/<its key>)
 Admin page (Léa):                 {login}admin-lea&next=/_devsite/forge/host/admin
 """, flush=True)
     while all(process.poll() is None for process in processes):

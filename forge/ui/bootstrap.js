@@ -188,6 +188,9 @@ async function start() {
   const pageLang = document.documentElement.lang || 'fr';
   window.SupportChat = Object.assign(window.SupportChat || {}, {
     pageLang, lang: language || pageLang, userLocale: context.locale || null, context, platform: 'forge',
+    // Scripts loaded before chat/open.js call SupportChat.resize, which open.js defines for Connect's
+    // AP.resize. Forge sizes the frame itself, so until then it does nothing.
+    resize() {},
   });
   if (language) {
     document.documentElement.setAttribute('data-user-lang', language);
