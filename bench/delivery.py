@@ -132,27 +132,24 @@ def section(results, shape, stack):
 
 # Why the goal is missed, from py-spy profiles of the worker (`py-spy record -p <worker pid>`) during
 # this benchmark; see README.md, "Benchmarks". Update it with the code.
-LIMIT = """Limit. The product's latency grows with the load before its worker uses a whole core (see the
-worker CPU column), so much of a message's time is spent waiting. The candidates, not yet measured
-apart: PostgreSQL, the database pool (SQLAlchemy's default of 5 connections plus 10 overflow,
-shared by the sockets, the outbox and the webhook workers; a pool of 20 plus 20 did no better in
-one trial), and the two cores that PostgreSQL, the local Jira site, the load generator and the
-worker share on this machine. From run to run on this shared machine the figures vary by a factor
-of 2 to 5. Each message also costs
-far more than the durable relay's one INSERT, because the product does its duties: about 65 SQL
-statements per message in all (measured on SQLite in the test set-up), counting the access and
-key-user checks, the message row, the SLA clock, the outbox and the webhooks. Then come the Jira
-comment (the outbox's POST of the comment and of its property, 50 ms each here) and the two webhooks
-that Jira sends back for that comment (`comment_created`, `issue_updated`). The add-on stores each
-webhook, reads the issue property over Jira's REST API and matches the comment to the message.
-A py-spy profile at 25 messages per second (100 conversations) split the worker's busy time as
-about 23 % in the outbox, 20 % in webhook processing, 20 % in the websocket frame (checks and
-`post_message`) and 5 % in the per-socket writers, the rest going to the schedulers and the SLA
-sweeper. Reading the key-user rows once per frame instead of three times (addon/access/keyusers.py)
-is the one saving made so far. The next steps: recognise the echo of the add-on's own comment
-before calling Jira (addon/sync/), find what the worker waits for, and run more workers
-(`WEB_CONCURRENCY`, with Redis). The relays do none of this work, so a ratio near 1.5 is out of
-reach for one worker on this machine."""
+LIMIT = """Limit. One worker is CPU-bound here: at 100 messages per second its CPU column reads 96 %, and
+most of a message's latency is waiting for that worker. A message through the product costs far
+more than the durable relay's one INSERT, because the product does its duties: about 65 SQL
+statements per message (measured on SQLite in the test set-up) for the access and key-user checks,
+the message row, the SLA clock and the outbox; then the Jira comment and its property (50 ms each
+here), and the two webhooks that Jira sends back for that comment (`comment_created`,
+`issue_updated`). The rows at lower rates run after the full-rate run, so the worker is still
+writing that run's comments to Jira during them. A py-spy profile at 40 messages per second over
+100 conversations, taken after the fixes below, put 25 % of the worker's samples in the websocket
+frame (checks and `post_message`), 20 % in the outbox and 12 % in webhook processing, and a third
+of all samples in SQLAlchemy's ORM execution; no single function dominates. Fixes made so far:
+the key-user rows are read once per frame instead of three times (addon/access/keyusers.py), and a
+webhook that echoes the outbox's own comment, or names a request without a chat, is settled from
+the database without a Jira call (addon/sync/webhook_handlers.py). Next: fewer statements per
+message (the message, its SLA step and its outbox row in one transaction, and Core statements
+instead of ORM loads on that path), then more workers (`WEB_CONCURRENCY`, with Redis), which this
+2-core machine cannot show. The relays do none of this work, so a ratio near 1.5 is out of reach
+for one worker."""
 
 
 def _ms(seconds):
