@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .common import Section, percentile, progress, table
+from .common import Section, ms, percentile, progress, table
 from .relays import Relay
 from .stack import ROOT, Stack
 
@@ -90,8 +90,8 @@ def section(results, shape, stack):
     rows = []
     for name, result in results.items():
         f = computed[name]
-        rows.append((name, *(_ms(f[d][p]) for d in ("c2a", "a2c") for p in ("p50", "p95", "p99")),
-                     _ms(f["all"]["p99"]), f"{result['delivered']}/{result['sent']}", result["lost"],
+        rows.append((name, *(ms(f[d][p]) for d in ("c2a", "a2c") for p in ("p50", "p95", "p99")),
+                     ms(f["all"]["p99"]), f"{result['delivered']}/{result['sent']}", result["lost"],
                      result["wrong"] + result["duplicates"] + result["unknown"], result["error_count"],
                      f"{result['worker_cpu'] * 100:.0f} %"))
     ratio_durable = _ratio(computed["Product"]["all"]["p99"], computed["Durable relay"]["all"]["p99"])
@@ -150,10 +150,6 @@ message (the message, its SLA step and its outbox row in one transaction, and Co
 instead of ORM loads on that path), then more workers (`WEB_CONCURRENCY`, with Redis), which this
 2-core machine cannot show. The relays do none of this work, so a ratio near 1.5 is out of reach
 for one worker."""
-
-
-def _ms(seconds):
-    return "–" if seconds is None else f"{seconds * 1000:.2f}"
 
 
 def _ratio(value, floor):

@@ -19,11 +19,12 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+
+from bench.common import machine_description, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = ROOT / "eval" / "faq" / "articles.json"
@@ -50,7 +51,7 @@ def main(argv=None):
     if args.sweep:
         print(sweep([query for query in queries if LATE_TAG not in query.get("tags", [])]))
     if not args.no_write:
-        write_section(BENCHMARKS, section_text(text))
+        write_section(section_text(text), BENCHMARKS)
         print(f"Rewrote the \"{SECTION[3:]}\" section of {BENCHMARKS.name}.")
 
 
@@ -221,19 +222,6 @@ def sweep(queries):
     return "\n".join(lines)
 
 
-def machine_description():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-
-
 def section_text(figures):
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join([
@@ -249,21 +237,6 @@ def section_text(figures):
         figures,
         "",
     ])
-
-
-def write_section(path, section):
-    """Replace the FAQ quality section of `path` by `section`, keeping every other section."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((number for number, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        if not text.endswith("\n"):
-            text += "\n"
-        path.write_text(text + "\n" + section, encoding="utf-8")
-        return
-    end = next((number for number in range(start + 1, len(lines)) if lines[number].startswith("## ")), len(lines))
-    following = "".join(lines[end:])
-    path.write_text("".join(lines[:start]) + section + ("\n" + following if following else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":

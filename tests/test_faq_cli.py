@@ -16,7 +16,8 @@ from addon.cli import STANDALONE_GROUPS, create_cli_app, load_group, standalone_
 from addon.faq.cli import faq_cli, load_articles
 from addon.faq.guard import classify_scope
 from addon.faq.ranking import FaqIndex
-from bench.faq_quality import SECTION, write_section
+from bench.common import write_section
+from bench.faq_quality import SECTION
 
 from .conftest import TEST_SECRET_KEY
 from .support import ROOT_DIR
@@ -302,7 +303,7 @@ def test_benchmark_section_rewritten_alone(tmp_path):
     path.write_text("# Benchmarks\n\nIntro.\n\n## Latency\n\nold latency\n\n"
                     f"{SECTION}\n\nold figures\n\n## Load\n\nold load\n", encoding="utf-8")
 
-    write_section(path, f"{SECTION}\n\nnew figures\n")
+    write_section(f"{SECTION}\n\nnew figures\n", path)
 
     assert path.read_text(encoding="utf-8") == (
         "# Benchmarks\n\nIntro.\n\n## Latency\n\nold latency\n\n"
@@ -314,6 +315,6 @@ def test_benchmark_section_added_when_missing(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\n## Latency\n\nold latency\n", encoding="utf-8")
 
-    write_section(path, f"{SECTION}\n\nnew figures\n")
+    write_section(f"{SECTION}\n\nnew figures\n", path)
 
     assert path.read_text(encoding="utf-8") == f"# Benchmarks\n\n## Latency\n\nold latency\n\n{SECTION}\n\nnew figures\n"
