@@ -36,7 +36,11 @@ pytestmark = pytest.mark.browser
 PDF_NAME = "procédure <clôture>.pdf"
 
 
-def test_forge_files_round_trip(browser, jira_site, forge_addon):  # noqa: F811
+def chat_with_agent(browser, jira_site):
+    """Start a chat in the Forge portal footer and open its issue panel as the agent.
+
+    Return (customer page, footer frame, agent page, panel frame, issue key).
+    """
     customer = logged_in_page(browser, jira_site.url, CUSTOMER, PORTAL_PAGE)
     customer.set_default_timeout(WAIT_MS)
     issue_key = start_chat(customer, FOOTER_FRAME)
@@ -44,6 +48,11 @@ def test_forge_files_round_trip(browser, jira_site, forge_addon):  # noqa: F811
     agent = logged_in_page(browser, jira_site.url, AGENT, f"/_devsite/forge/host/issue/{issue_key}")
     agent.set_default_timeout(WAIT_MS)
     panel = agent.frame_locator(AGENT_FRAME)
+    return customer, footer, agent, panel, issue_key
+
+
+def test_forge_files_round_trip(browser, jira_site, forge_addon):  # noqa: F811
+    customer, footer, agent, panel, issue_key = chat_with_agent(browser, jira_site)
     expect(panel.get_by_role("button", name="Joindre un fichier")).to_be_visible()
 
     # The key user pastes a screenshot: the request gets it as theirs, both sides show the image.
@@ -82,13 +91,7 @@ def test_forge_files_round_trip(browser, jira_site, forge_addon):  # noqa: F811
 
 
 def test_forge_appointment_invitation(browser, jira_site, forge_addon):  # noqa: F811
-    customer = logged_in_page(browser, jira_site.url, CUSTOMER, PORTAL_PAGE)
-    customer.set_default_timeout(WAIT_MS)
-    issue_key = start_chat(customer, FOOTER_FRAME)
-    footer = customer.frame_locator(FOOTER_FRAME)
-    agent = logged_in_page(browser, jira_site.url, AGENT, f"/_devsite/forge/host/issue/{issue_key}")
-    agent.set_default_timeout(WAIT_MS)
-    panel = agent.frame_locator(AGENT_FRAME)
+    customer, footer, agent, panel, issue_key = chat_with_agent(browser, jira_site)
     # Slots must fall within support hours: the first day the default calendar opens, three days on.
     calendar = BusinessCalendar.default()
     day = (datetime.now(ZoneInfo("Europe/Paris")) + timedelta(days=3)).date()
