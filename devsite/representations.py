@@ -106,6 +106,28 @@ def project_json(issue):
             "key": desk.project_key, "name": desk.project_name, "projectTypeKey": "service_desk"}
 
 
+def attachment_json(attachment, version=3):
+    """Return an item of the issue field `attachment`, as the platform REST API returns it.
+
+    The platform API lists every attachment of the issue, internal JSM ones too, because only
+    users with Browse Projects (agents and the app) may call it.
+    """
+    attachment_id = attachment["id"]
+    body = {
+        "self": rest_url(f"/rest/api/{version}/attachment/{attachment_id}"),
+        "id": attachment_id,
+        "filename": attachment["filename"],
+        "author": user_json(attachment["author"]),
+        "created": jira_time(attachment["created"]),
+        "size": attachment["size"],
+        "mimeType": attachment["mimeType"],
+        "content": rest_url(f"/rest/api/{version}/attachment/content/{attachment_id}"),
+    }
+    if attachment["mimeType"].startswith("image/"):
+        body["thumbnail"] = rest_url(f"/rest/api/{version}/attachment/thumbnail/{attachment_id}")
+    return body
+
+
 def issue_fields(issue, version=3):
     description = issue.description
     if version == 3 and description:
@@ -125,6 +147,7 @@ def issue_fields(issue, version=3):
         "assignee": user_json(issue.assignee) if issue.assignee else None,
         "created": jira_time(issue.created),
         "updated": jira_time(issue.updated),
+        "attachment": [attachment_json(attachment, version) for attachment in issue.attachments],
         "customfield_10010": {"requestType": {"id": issue.request_type_id}},
     }
 

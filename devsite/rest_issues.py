@@ -1,5 +1,5 @@
-"""Jira platform REST on issues: issue, comments (v2 string bodies, v3 ADF), transitions,
-issue and comment properties.
+"""Jira platform REST on issues: issue, attachment metadata, comments (v2 string bodies, v3 ADF),
+transitions, issue and comment properties.
 
 Portal customers hold no Browse Projects permission, so every route here returns 404 to them,
 as Jira does for an issue one may not see.
@@ -8,7 +8,7 @@ as Jira does for an issue one may not see.
 from flask import Blueprint, jsonify, request
 
 from . import seed
-from .representations import adf_to_text, comment_json, is_adf, issue_json, status_json
+from .representations import adf_to_text, attachment_json, comment_json, is_adf, issue_json, status_json
 from .rest_auth import caller, error_response
 from .state import NotFound, site
 
@@ -61,6 +61,17 @@ def get_issue(version, key):
     if wanted:
         body["fields"] = {name: value for name, value in body["fields"].items() if name in wanted}
     return jsonify(body)
+
+
+@bp.get(f"{API}/attachment/<attachment_id>")
+def get_attachment(version, attachment_id):
+    """Return an attachment's metadata, the `self` URL of each item of the issue field `attachment`."""
+    with site.lock:
+        found = next(((issue, attachment) for issue in site.issues.values() for attachment in issue.attachments
+                      if attachment["id"] == attachment_id), None)
+    if found is None or "BROWSE_PROJECTS" not in site.permissions(caller(), found[0].project_key):
+        raise NotFound(f"Attachment {attachment_id!r} does not exist or you do not have permission to see it.")
+    return jsonify(attachment_json(found[1], int(version)))
 
 
 @bp.put(f"{API}/issue/<key>")

@@ -132,3 +132,57 @@ def test_rest_base_path_qsh(jira_site_under_jira):
         assert stub.installed_payload["baseUrl"].endswith("/jira")
     finally:
         stub.stop()
+
+
+def _attach_as_customer(jira_site, filename, data, content_type):
+    """Attach a file to SUP-1 through JSM as the customer cust-alice, as the chat does."""
+    customer = {"devsite_user": "cust-alice"}
+    uploaded = requests.post(f"{jira_site.url}/rest/servicedeskapi/servicedesk/1/attachTemporaryFile",
+                             files={"file": (filename, data, content_type)},
+                             headers={"X-Atlassian-Token": "no-check"}, cookies=customer, timeout=10)
+    assert uploaded.status_code == 201, uploaded.text
+    temporary_id = uploaded.json()["temporaryAttachments"][0]["temporaryAttachmentId"]
+    attached = requests.post(f"{jira_site.url}/rest/servicedeskapi/request/SUP-1/attachment",
+                             json={"temporaryAttachmentIds": [temporary_id], "public": True},
+                             cookies=customer, timeout=10)
+    assert attached.status_code == 201, attached.text
+
+
+def test_rest_issue_lists_jsm_attachments(jira_site):
+    agent = {"devsite_user": "agent-camille"}
+    _attach_as_customer(jira_site, "facture.pdf", b"%PDF-1.4 facture", "application/pdf")
+
+    issue = requests.get(f"{jira_site.url}/rest/api/3/issue/SUP-1?fields=attachment", cookies=agent, timeout=10)
+    assert issue.status_code == 200, issue.text
+    [attachment] = issue.json()["fields"]["attachment"]
+    assert attachment["filename"] == "facture.pdf"
+    assert attachment["author"]["accountId"] == "cust-alice"
+    assert attachment["size"] == len(b"%PDF-1.4 facture")
+    assert attachment["mimeType"] == "application/pdf"
+    assert attachment["id"].isdigit()
+    assert attachment["created"]
+    assert attachment["content"] == f"{jira_site.url}/rest/api/3/attachment/content/{attachment['id']}"
+    assert "thumbnail" not in attachment
+
+    metadata = requests.get(attachment["self"], cookies=agent, timeout=10)
+    assert metadata.status_code == 200, metadata.text
+    assert metadata.json() == attachment
+    content = requests.get(attachment["content"], cookies=agent, timeout=10)
+    assert content.content == b"%PDF-1.4 facture"
+
+    page = requests.get(f"{jira_site.url}/browse/SUP-1", cookies=agent, timeout=10)
+    assert page.status_code == 200
+    assert f'id="attachment-{attachment["id"]}"' in page.text
+    assert f'href="/rest/api/3/attachment/content/{attachment["id"]}">facture.pdf</a>' in page.text
+
+
+def test_rest_attachment_metadata_hidden_from_customer(jira_site):
+    _attach_as_customer(jira_site, "ecran.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    agent_view = requests.get(f"{jira_site.url}/rest/api/3/issue/SUP-1?fields=attachment",
+                              cookies={"devsite_user": "agent-camille"}, timeout=10)
+    [attachment] = agent_view.json()["fields"]["attachment"]
+    assert attachment["thumbnail"].endswith(f"/rest/api/3/attachment/thumbnail/{attachment['id']}")
+
+    response = requests.get(attachment["self"], cookies={"devsite_user": "cust-alice"}, timeout=10)
+
+    assert response.status_code == 404

@@ -8,6 +8,7 @@ server that stands in for the remote.
 """
 
 import json
+import re
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -250,7 +251,10 @@ def test_host_portal_without_modules_for_anonymous(jira_site, remote):
 
     assert page.status_code == 200, page.text
     assert _frames(page.text) == []
-    assert "does not run for anonymous users: its unlicensedAccess is customer, unlicensed" in page.text
+    left_out = re.search(r'<div hidden class="forge-left-out" data-module-key="chat-launcher"[^>]*'
+                         r'data-reason="([^"]*)"', page.text)
+    assert left_out, page.text
+    assert "does not run for anonymous users: its unlicensedAccess is customer, unlicensed" in left_out.group(1)
     assert request_page.status_code == 401, request_page.text
 
 

@@ -106,7 +106,8 @@ def portal_page():
     """The portal in Forge mode: the footer launcher, and the request's panel when `request` names one.
 
     Anyone may open it, logged in or not. Each module runs only for the kinds of user that it
-    allows (devsite/forge/users.py); the page lists the modules left out and why.
+    allows (devsite/forge/users.py). Jira shows nothing of a module that the visitor may not run,
+    so the page names the modules left out, and why, in hidden elements for developers and tests.
     """
     app = _installed_app()
     viewer = current_viewer()
@@ -129,7 +130,8 @@ def portal_page():
         if users.may_run(module_type, module, kind):
             frames.append(_frame(module, module_type, viewer, extension))
         else:
-            left_out.append(users.exclusion_reason(module_type, module, kind))
+            left_out.append({"module_key": module.get("key"), "module_type": module_type,
+                             "reason": users.exclusion_reason(module_type, module, kind)})
     name = viewer.display_name if viewer is not None else "visiteur anonyme"
     return _host_page(f"Portail (Forge) · {name}", frames, left_out)
 

@@ -5,6 +5,8 @@ The key user starts a chat in the portal's footer module and the agent replies f
 panel module. The key user sees the reply, and Jira's comments are authored by the real people.
 """
 
+import re
+
 import pytest
 import requests
 from playwright.sync_api import expect
@@ -14,6 +16,7 @@ from addon.atlassian.forge.tenancy import forge_client_key
 from tests.browser.test_chat_journey import (
     REPLY,
     comments_of,
+    frame_of,
     log_entry,
     logged_in_page,
     send,
@@ -35,6 +38,19 @@ AGENT_FRAME = "iframe.forge-frame[data-module-key='chat-agent']"
 WAIT_MS = 30_000
 FOLLOW_UP = "Merci, la facture F-2024-118 est jointe."
 BUILT_PAGES = [ROOT_DIR / "forge" / "static" / name / "bootstrap.js" for name in ("forge-portal", "forge-agent")]
+
+
+def frame_height(page, selector):
+    """Return the height in CSS pixels of the iframe matching `selector`, without its border."""
+    return page.locator(selector).evaluate("element => element.clientHeight")
+
+
+def assert_sized_to_content(page, selector):
+    """Wait until the host page has set the iframe's height to its document's height."""
+    content_height = frame_of(page, selector).evaluate(
+        "Math.ceil(document.documentElement.getBoundingClientRect().height)")
+    page.wait_for_function("([selector, height]) => document.querySelector(selector).clientHeight === height",
+                           arg=[selector, content_height], timeout=WAIT_MS)
 
 
 @pytest.fixture
@@ -64,6 +80,11 @@ def forge_addon(jira_site, tmp_path):
 def test_forge_chat_journey(browser, jira_site, forge_addon):
     customer = logged_in_page(browser, jira_site.url, CUSTOMER, PORTAL_PAGE)
     customer.set_default_timeout(WAIT_MS)
+    expect(customer.locator(FOOTER_FRAME)).to_have_attribute("data-content-height", re.compile(r"^\d+$"))
+    launcher = customer.frame_locator(FOOTER_FRAME).get_by_role("button", name="Démarrer une discussion")
+    expect(launcher).to_be_visible()
+    assert_sized_to_content(customer, FOOTER_FRAME)
+    launcher_height = frame_height(customer, FOOTER_FRAME)
     issue_key = start_chat(customer, FOOTER_FRAME)
     footer = customer.frame_locator(FOOTER_FRAME)
     expect(log_entry(footer, "Version 12.3")).to_have_count(1, timeout=WAIT_MS)
@@ -82,6 +103,11 @@ def test_forge_chat_journey(browser, jira_site, forge_addon):
 
     send(footer, FOLLOW_UP)
     expect(log_entry(panel, FOLLOW_UP)).to_have_count(1, timeout=WAIT_MS)
+    assert_sized_to_content(customer, FOOTER_FRAME)
+    assert frame_height(customer, FOOTER_FRAME) > launcher_height
+    reply_box = footer.get_by_label("Écrire un message").bounding_box()
+    frame_box = customer.locator(FOOTER_FRAME).bounding_box()
+    assert reply_box["y"] + reply_box["height"] <= frame_box["y"] + frame_box["height"]
 
     comments = comments_of(jira_site, issue_key, 2)
     assert (AGENT, REPLY, True) in comments

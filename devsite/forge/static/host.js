@@ -4,7 +4,8 @@
  * module's context, to `invoke` with invokeType "ui-remote-fetch" (invokeRemote) through
  * POST /_devsite/forge/host/invoke, which mints the FIT and calls the remote, and to `fetchRemote`
  * (requestRemote) by calling the remote from this page with a cached FIT. Only messages from this
- * page's own iframes get a response, posted to that iframe's origin only.
+ * page's own iframes get a response, posted to that iframe's origin only. Sets each frame's height
+ * to the content height that its iframe reports.
  */
 (function () {
   "use strict";
@@ -168,14 +169,29 @@
     });
   }
 
+  // Set the frame's height to the document height that its iframe-bridge.js reported, as
+  // Atlassian's host sizes Custom UI frames to their content. data-content-height records the
+  // applied value for tests.
+  function resize(element, height) {
+    if (typeof height !== "number" || !isFinite(height) || height < 0) {
+      return;
+    }
+    element.style.height = Math.ceil(height) + "px";
+    element.setAttribute("data-content-height", String(Math.ceil(height)));
+  }
+
   window.addEventListener("message", function (event) {
     var data = event.data;
-    if (!data || data.kind !== "forge-bridge-call") {
+    if (!data || (data.kind !== "forge-bridge-call" && data.kind !== "forge-frame-size")) {
       return;
     }
     var frame = byId[data.frame];
     var element = frame && document.getElementById("forge-frame-" + frame.id);
     if (!frame || !element || event.source !== element.contentWindow || event.origin !== frame.origin) {
+      return;
+    }
+    if (data.kind === "forge-frame-size") {
+      resize(element, data.height);
       return;
     }
     var result;

@@ -2,7 +2,8 @@
  *
  * Each call is posted to the host page (devsite/forge/static/host.js) with an id; the host answers
  * with the same id, and the promise resolves to the answer's `value` or rejects with its `error`.
- * The frame id comes from the iframe's URL, which the host page set.
+ * The frame id comes from the iframe's URL, which the host page set. The script also reports the
+ * document's height to the host page whenever it changes, so the host can size the frame to it.
  */
 (function () {
   "use strict";
@@ -40,4 +41,34 @@
   }
 
   window.__bridge = {callBridge: callBridge};
+
+  // Atlassian's host sizes a Custom UI panel's frame to its content when the module sets no
+  // viewportSize, so the panel grows with its page. NOTE: no Forge reference page found states
+  // this outright. RFC-126 on community.developer.atlassian.com describes jira:issuePanel frames
+  // without a viewportSize shifting the issue view as they load. host.js applies the height.
+  var reportedHeight = -1;
+
+  function reportHeight() {
+    var height = Math.ceil(document.documentElement.getBoundingClientRect().height);
+    if (height === reportedHeight) {
+      return;
+    }
+    reportedHeight = height;
+    window.parent.postMessage({kind: "forge-frame-size", frame: frameId, height: height}, "*");
+  }
+
+  function observeHeight() {
+    var observer = new ResizeObserver(reportHeight);
+    observer.observe(document.documentElement);
+    if (document.body) {
+      observer.observe(document.body);
+    }
+    reportHeight();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", observeHeight);
+  } else {
+    observeHeight();
+  }
 })();
