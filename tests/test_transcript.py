@@ -117,6 +117,16 @@ def test_transcript_language(chat_site, lang, expected):
     assert expected in page
 
 
+@pytest.mark.parametrize(("lang", "label"), [("fr", "Généré le"), ("en", "Generated on")])
+def test_transcript_generation_date_label(chat_site, lang, label):
+    conversation = chat_with_note(chat_site)
+
+    page = transcript(chat_site, conversation["id"], CUSTOMER, lang=lang).text
+
+    assert f"<dt>{label}</dt>" in page
+    assert "Édité" not in page
+
+
 def test_transcript_authorization(chat_site):
     conversation = chat_with_note(chat_site)
     path = chat_site.url + f"/api/chats/{conversation['id']}/transcript"

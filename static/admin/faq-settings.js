@@ -419,8 +419,8 @@
     var solved = stats.solved_total || 0;
     var chats = stats.chats_after_suggestions || 0;
     section.querySelector("[data-faq-stats-summary]").textContent =
-      t(solved === 1 ? "faqa_stats_solved_one" : "faqa_stats_solved", {count: solved}) + " " +
-      t(chats === 1 ? "faqa_stats_chats_one" : "faqa_stats_chats", {count: chats});
+      SupportChat.i18n.plural("faqa_stats_solved", solved) + " " +
+      SupportChat.i18n.plural("faqa_stats_chats", chats);
     resize();
   }
 

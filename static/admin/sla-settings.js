@@ -537,7 +537,7 @@
   }
 
   function saved(form, key, data) {
-    say(form, t(key, {count: data.recomputed || 0}));
+    say(form, SupportChat.i18n.plural(key, data.recomputed || 0));
   }
 
   // ----- actions -----

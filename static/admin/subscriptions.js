@@ -95,8 +95,12 @@
       list.textContent = "";
       data.organizations.forEach(function (organization) {
         var item = element("li");
-        item.appendChild(element("span", organization.name));
-        item.appendChild(element("span", t("admin_state_" + organization.state), {"class": "admin-state"}));
+        // The name and its state stay apart in the text too: a hidden full stop makes screen
+        // readers pause between them, and the state is drawn as a badge after a gap.
+        var label = item.appendChild(element("span", null, {"class": "admin-org"}));
+        label.appendChild(element("span", organization.name, {"class": "admin-org-name"}));
+        label.appendChild(element("span", ". ", {"class": "visually-hidden"}));
+        label.appendChild(element("span", t("admin_state_" + organization.state), {"class": "admin-state"}));
         item.appendChild(button(t("admin_manage", {name: ""}).trim(), function () {
           openSubscription(organization);
         }, t("admin_manage", {name: organization.name})));
@@ -275,7 +279,7 @@
           loadOrganizations();
           loadAudit(1);
         } else if (data.report) {
-          report("import", t("admin_import_failed", {count: data.report.errors.length}), true);
+          report("import", SupportChat.i18n.plural("admin_import_failed", data.report.errors.length), true);
           lines.appendChild(importErrors(data.report.errors));
         } else {
           report("import", (data.error && data.error.message) || t("network_error"), true);

@@ -217,7 +217,9 @@
         self.view.upsert(data.message);
       }
     }, function (error) {
-      self.view.markFailed({client_message_id: clientId, message: error.message});
+      // The reason shows once, in the alert under the composer, where a file refused by the
+      // page's own checks shows too. Screen readers announce it from there.
+      self.view.markFailed({client_message_id: clientId, message: error.message}, true);
       // The bubble says "not sent" now, so it must stop saying "sending".
       var bubble = self.view.items["local:" + clientId];
       var sending = bubble && bubble.querySelector(".chat-attachment-state");

@@ -45,6 +45,18 @@
     });
   }
 
+  // Return the text for `count` items: `key + "_one"` when the current language's plural rule
+  // (Intl.PluralRules) puts `count` in the "one" category, else `key`. French puts 0 and 1 there,
+  // English only 1. `count` is also passed as the {count} placeholder.
+  function plural(key, count, params) {
+    var values = Object.assign({count: count}, params || {});
+    var category = count === 1 ? "one" : "other";
+    if (window.Intl && Intl.PluralRules) {
+      category = new Intl.PluralRules(current).select(count);
+    }
+    return t(category === "one" && has(key + "_one") ? key + "_one" : key, values);
+  }
+
   function has(key) {
     return Object.prototype.hasOwnProperty.call(dictionaries[current] || {}, key);
   }
@@ -104,6 +116,7 @@
 
   SupportChat.i18n = {
     t: t,
+    plural: plural,
     use: use,
     settle: settle,
     relabel: relabel,

@@ -409,7 +409,7 @@
     if (chat.unread > 0) {
       var badge = document.createElement("span");
       badge.className = "chat-badge";
-      badge.textContent = t(chat.unread > 1 ? "unread" : "unread_one", {count: chat.unread});
+      badge.textContent = SupportChat.i18n.plural("unread", chat.unread);
       button.appendChild(badge);
     }
     button.addEventListener("click", function () { openChat(chat); });

@@ -212,11 +212,14 @@
     }
   };
 
-  View.markFailed = function (frame) {
+  // Mark the local message of `frame.client_message_id` as rejected. The bubble gives the reason
+  // unless `reasonShownElsewhere`, as for a file whose error shows under the composer.
+  View.markFailed = function (frame, reasonShownElsewhere) {
     var node = this.items["local:" + frame.client_message_id];
     var state = node && node.querySelector(".chat-delivery");
+    var reason = reasonShownElsewhere ? "" : frame.message || frame.code || "";
     if (state) {
-      state.textContent = t("send_failed", {error: frame.message || frame.code || ""});
+      state.textContent = reason ? t("send_failed", {error: reason}) : t("not_sent");
       state.setAttribute("data-sync-state", "rejected");
       node.classList.add("chat-message--rejected");
     }

@@ -1,7 +1,9 @@
 /* Unread messages: the "New messages" separator in an opened chat, and the counts of the portal launcher.
  *
  * In a chat, the separator goes above the first entry after the viewer's read mark
- * (conversation.last_read_seq from the API) that someone else wrote. The log stays scrolled to it
+ * (conversation.last_read_seq from the API) that someone else wrote. System events that follow
+ * the viewer's own event ("Demande résolue" after their "Solution validée") are its consequences,
+ * not news, so the separator skips them too. The log stays scrolled to it
  * while the history arrives, until the viewer scrolls, types or sends. The view marks what it shows
  * as read (messages.js), so the counts clear once the chat has been open.
  *
@@ -27,6 +29,29 @@
   function isOwn(view, payload) {
     var author = payload.author || {};
     return !!author.account_id && author.account_id === view.accountId;
+  }
+
+  // Return whether the system event `item` follows the viewer's own event, with only system
+  // events between them in the log.
+  function followsOwnEvent(item) {
+    if (!item.classList.contains("chat-message--event") || !item.classList.contains("chat-message--system")) {
+      return false;
+    }
+    for (var node = item.previousElementSibling; node; node = node.previousElementSibling) {
+      if (node.hasAttribute("data-unread-separator")) {
+        continue;
+      }
+      if (!node.classList.contains("chat-message--event")) {
+        return false;
+      }
+      if (node.classList.contains("chat-message--mine")) {
+        return true;
+      }
+      if (!node.classList.contains("chat-message--system")) {
+        return false;
+      }
+    }
+    return false;
   }
 
   // Closing a channel (the launcher's "Retour") clears its timers, and with them a read mark still
@@ -71,7 +96,7 @@
 
     function place(payload) {
       var item = view.items["id:" + payload.id];
-      if (!item || item.hidden) {
+      if (!item || item.hidden || followsOwnEvent(item)) {
         return;
       }
       // A plain list item, because a list may only contain list items (role="separator" would break that).
@@ -124,7 +149,7 @@
     }
 
     function countText(count) {
-      return t(count > 1 ? "unread" : "unread_one", {count: count});
+      return SupportChat.i18n.plural("unread", count);
     }
 
     function showTotal(total) {

@@ -47,6 +47,11 @@
     return Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000));
   }
 
+  // "Waiting for 0 min" reads like no wait at all, so the first minute has its own text.
+  function waitingText(minutes) {
+    return minutes < 1 ? t("desk_waiting_recent") : t("desk_waiting", {minutes: minutes});
+  }
+
   // A deadline with its day, in the SLA calendar's time zone, as the agent panel shows it.
   function deadlineOf(iso, zone) {
     var options = {weekday: "long", hour: "2-digit", minute: "2-digit"};
@@ -94,10 +99,10 @@
     var facts = el("p", "desk-chat-facts");
     var routing = chat.routing || {};
     var parts = [chat.organization_name, chat.product_area,
-      routing.assignee ? null : t("desk_waiting", {minutes: minutesSince(chat.created_at)}),
+      routing.assignee ? null : waitingText(minutesSince(chat.created_at)),
       t(chat.customer_connected ? "desk_customer_here" : "desk_customer_away")];
     if (chat.unread) {
-      parts.push(t("desk_unread", {count: chat.unread}));
+      parts.push(SupportChat.i18n.plural("desk_unread", chat.unread));
     }
     var sla = chat.sla || {};
     if (sla.breached) {
@@ -146,11 +151,11 @@
     var team = (state.desk && state.desk.team) || [];
     teamEl.textContent = "";
     team.forEach(function (member) {
-      teamEl.appendChild(el("li", "desk-member desk-member-" + member.status, t("desk_team_member", {
+      var text = SupportChat.i18n.plural("desk_team_member", member.open_chats, {
         name: member.name || member.account_id,
-        status: t("desk_presence_" + member.status),
-        count: member.open_chats
-      })));
+        status: t("desk_presence_" + member.status)
+      });
+      teamEl.appendChild(el("li", "desk-member desk-member-" + member.status, text));
     });
     var select = transferForm.elements.to_account_id;
     var chosen = select.value;

@@ -44,6 +44,13 @@ def test_admin_activate_and_key_user(browser, admin_addon, jira_site, artifacts_
     page.goto(f"{jira_site.url}/login?as=admin-lea&next={ADMIN_PAGE}")
     admin = page.frame_locator(ADMIN_FRAME)
 
+    # The organisation's name and its state read apart, for the eye and for screen readers.
+    organization = admin.locator("[data-admin-orgs] li", has_text="Fromagerie Durand")
+    expect(organization).to_contain_text("Fromagerie Durand. Pas de souscription")
+    name_box = organization.locator(".admin-org-name").bounding_box()
+    state_box = organization.locator(".admin-state").bounding_box()
+    assert state_box["x"] >= name_box["x"] + name_box["width"] + 4 or state_box["y"] >= name_box["y"] + name_box["height"]
+
     admin.get_by_role("button", name="Gérer Fromagerie Durand").click()
     expect(admin.get_by_role("heading", name="Souscription de Fromagerie Durand")).to_be_visible()
     admin.get_by_label("Référence du contrat").fill("CT-2026-001")

@@ -114,8 +114,11 @@ def test_attachment_round_trip(browser, jira_site, chat_addon, artifacts_dir):
     footer.locator(".chat-composer input[type='file']").set_input_files(
         files=[{"name": "photo.png", "mimeType": "image/png", "buffer": b"MZ\x90\x00" + b"\x00" * 60}])
     refused = footer.locator(".chat-message--rejected", has_text="photo.png")
-    expect(refused.locator(".chat-delivery")).to_contain_text("Non envoyé")
+    expect(refused.locator(".chat-delivery")).to_have_text("Non envoyé")
     expect(refused).not_to_contain_text("Envoi du fichier")
+    # The server's reason shows once, under the composer, as its own sentence after a full stop.
+    refusal = footer.locator(".chat-attach-error")
+    expect(refusal).to_have_text(re.compile(r"^Le fichier « photo\.png » n'a pas été envoyé\. [A-ZÀ-Ý]"))
 
     customer.screenshot(path=str(artifacts_dir / "chat-attachments-portal.png"), full_page=True)
     agent.screenshot(path=str(artifacts_dir / "chat-attachments-agent.png"), full_page=True)

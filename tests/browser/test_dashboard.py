@@ -76,6 +76,8 @@ def test_dashboard_routes_claims_and_transfers(browser, jira_site, chat_addon):
     expect(tab(hugo, "unclaimed")).to_have_text("To claim (1)")
     # Alice's chat is open in her portal footer, over its socket.
     expect(listed(hugo, issue_key)).to_contain_text("customer online", timeout=WAIT_MS)
+    # A chat started under a minute ago does not read "waiting for 0 min".
+    expect(listed(hugo, issue_key)).to_contain_text("waiting for less than a minute")
     expect(tab(camille, "unclaimed")).to_have_text("À prendre (0)", timeout=WAIT_MS)
     tab(camille, "all").click()
     expect(listed(camille, issue_key)).to_have_count(1, timeout=WAIT_MS)

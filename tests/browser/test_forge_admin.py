@@ -109,7 +109,7 @@ def test_forge_admin_key_user_chats_agent_claims(browser, jira_site, forge_site)
 
 IMPORT_CSV = ("organisation,contract_reference,start_date,end_date,sla_tier,key_users\n"
               "Menuiserie Lefèvre,CT-9,2026-01-01,2030-12-31,standard,chloe.lefevre@menuiserie-lefevre.example\n")
-IMPORT_DONE = "Import terminé : 1 créée(s), 0 mise(s) à jour, 1 utilisateur(s) clé(s) ajouté(s)."
+IMPORT_DONE = "Import terminé. Souscriptions créées : 1, mises à jour : 0. Utilisateurs clés ajoutés : 1."
 
 
 def _import_csv(page, frame_selector):

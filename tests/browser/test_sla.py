@@ -237,7 +237,7 @@ def test_sla_settings_section(browser, jira_site, sla_addon, artifacts_dir):
     section.get_by_role("button", name="Enregistrer le calendrier").click()
     calendar_status = section.locator("[data-sla-calendar-form] [data-sla-form-status]")
     expect(calendar_status).to_have_text(
-        "Calendrier enregistré. Échéances recalculées pour 0 discussion(s) dont le délai court encore.")
+        "Calendrier enregistré. Échéance recalculée pour 0 discussion dont le délai court encore.")
     expect(closing).not_to_have_attribute("aria-invalid", "true")
     expect(row_error).to_be_hidden()
 
@@ -279,7 +279,7 @@ def test_sla_settings_section(browser, jira_site, sla_addon, artifacts_dir):
                 special_days={"2026-12-31": [["09:00", "12:00"]]})
     import_file("good.json", json.dumps(good).encode("utf-8"))
     expect(import_status).to_have_text(
-        "Calendrier importé. Échéances recalculées pour 0 discussion(s) dont le délai court encore.")
+        "Calendrier importé. Échéance recalculée pour 0 discussion dont le délai court encore.")
     expect(import_error).to_be_hidden()
     expect(subdivision).to_have_value("6AE")
     expect(section.get_by_label("Date du jour particulier 1")).to_have_value("2026-12-31")
@@ -294,7 +294,7 @@ def test_sla_settings_section(browser, jira_site, sla_addon, artifacts_dir):
     premium.get_by_label("Highest").first.fill("45")
     section.get_by_role("button", name="Enregistrer les politiques").click()
     expect(section.locator("[data-sla-policies-form] [data-sla-form-status]")).to_have_text(
-        "Politiques enregistrées. Échéances recalculées pour 0 discussion(s) dont le délai court encore.")
+        "Politiques enregistrées. Échéance recalculée pour 0 discussion dont le délai court encore.")
     expect(import_status).to_be_empty()
 
     section.screenshot(path=str(artifacts_dir / "sla-settings.png"))

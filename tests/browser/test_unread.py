@@ -7,6 +7,11 @@ opens from both sides."""
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from addon.chat.actions import add_event
+from addon.chat.models import Conversation, Message, ReadMark, Visibility
 
 from tests.browser.test_chat_journey import (
     FOOTER_FRAME,
@@ -154,3 +159,50 @@ def test_quick_look_clears_count(browser, jira_site, chat_addon):
     footer.locator("[data-view='chat'] [data-action='home']").click()
 
     expect(total_badge(footer)).to_be_hidden(timeout=WAIT_MS)
+
+
+def read_state(app, issue_key):
+    """Return (conversation id, highest public seq, the key user's read mark) of the chat `issue_key`."""
+    with Session(app.extensions["database"].engine) as session:
+        conversation_id = session.execute(select(Conversation.id).where(Conversation.issue_key == issue_key)).scalar_one()
+        latest = session.execute(select(func.max(Message.seq)).where(
+            Message.conversation_id == conversation_id, Message.visibility == Visibility.PUBLIC)).scalar_one()
+        mark = session.execute(select(ReadMark.last_read_seq).where(
+            ReadMark.conversation_id == conversation_id, ReadMark.account_id == CUSTOMER)).scalar_one_or_none()
+    return conversation_id, latest, mark or 0
+
+
+def test_separator_skips_own_consequences(browser, jira_site, chat_addon):
+    # The key user validated a solution and left, and Jira's "Demande résolue" came after. Both are
+    # theirs, so "Nouveaux messages" goes above the agent's later reply only.
+    customer = logged_in_page(browser, jira_site.url, CUSTOMER, PORTAL)
+    issue_key = start_chat(customer)
+    footer = customer.frame_locator(FOOTER_FRAME)
+    footer.locator("[data-view='chat'] [data-action='home']").click()
+
+    def all_read():
+        conversation_id, latest, mark = read_state(chat_addon.app, issue_key)
+        return conversation_id if mark >= latest else None
+
+    conversation_id = wait_until(all_read, timeout=WAIT_MS / 1000, message="the key user's read mark")
+    customer.context.close()
+
+    with chat_addon.app.app_context():
+        add_event(conversation_id, "solution_validated", author_account_id=CUSTOMER)
+        add_event(conversation_id, "satisfaction_asked")
+        add_event(conversation_id, "request_resolved")
+    jira_site.control("POST", "/_devsite/actions/comment", json={
+        "issue_key": issue_key, "author_account_id": AGENT, "body": FIRST_REPLY, "public": True})
+
+    customer = logged_in_page(browser, jira_site.url, CUSTOMER, PORTAL)
+    footer = customer.frame_locator(FOOTER_FRAME)
+    footer.get_by_role("button", name="Mes discussions").click()
+    footer.locator("[data-chat-list] button", has_text=issue_key).click()
+    expect(log_entry(footer, FIRST_REPLY)).to_have_count(1)
+    separator = footer.locator("[data-chat-log] [data-unread-separator]")
+    expect(separator).to_have_count(1)
+    assert FIRST_REPLY in separator.evaluate("node => node.nextElementSibling.textContent")
+    resolved = footer.locator("[data-chat-log] li[data-event-type='request_resolved']")
+    expect(resolved).to_contain_text("Demande résolue")
+    assert resolved.evaluate("(node, separator) => !!(node.compareDocumentPosition(separator) & 4)",
+                             separator.element_handle())
