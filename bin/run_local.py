@@ -5,7 +5,7 @@ instance/) and trusts only the local site's install keys.
 
 With --forge, the add-on also serves as the Forge Remote of the app in forge/, which the local site
 installs as well (its Forge host pages run the built Custom UI pages). The pages are built first
-when forge/static lacks them, which needs Node.js and npm.
+when forge/static lacks them or is older than their sources, which needs Node.js and npm.
 """
 
 import argparse
@@ -72,13 +72,26 @@ def forge_app_id():
     return found.group(1)
 
 
+def _newest_source_mtime():
+    """The latest change to what the Forge pages are built from: forge/ui and the copied static files."""
+    sources = [FORGE_DIR / "build.mjs", FORGE_DIR / "package-lock.json", ROOT_DIR / "static" / "chat.css"]
+    for folder in (FORGE_DIR / "ui", ROOT_DIR / "static" / "chat", ROOT_DIR / "static" / "workspace",
+                   ROOT_DIR / "static" / "admin"):
+        sources += [path for path in folder.rglob("*") if path.is_file()]
+    return max(path.stat().st_mtime for path in sources if path.exists())
+
+
 def build_forge_pages():
-    """Build the Custom UI pages into forge/static unless they are there already."""
-    if all(path.is_file() for path in BUILT_PAGES):
+    """Build the Custom UI pages into forge/static when they are missing or older than their sources."""
+    if all(path.is_file() for path in BUILT_PAGES) and \
+            min(path.stat().st_mtime for path in BUILT_PAGES) >= _newest_source_mtime():
         return
-    print("Building the Forge pages (cd forge && npm ci --ignore-scripts && npm run build)…", flush=True)
+    commands = [["npm", "run", "build"]]
+    if not (FORGE_DIR / "node_modules").is_dir():
+        commands.insert(0, ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+    print(f"Building the Forge pages (cd forge && {' && '.join(' '.join(c) for c in commands)})…", flush=True)
     try:
-        for command in (["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], ["npm", "run", "build"]):
+        for command in commands:
             subprocess.run(command, cwd=FORGE_DIR, check=True)
     except FileNotFoundError:
         sys.exit("--forge needs npm to build the Forge pages; install Node.js 20.18.1 or newer with npm.")
