@@ -30,7 +30,8 @@ BENCHMARKS = {
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Run the benchmarks of issue #9.")
+    parser = argparse.ArgumentParser(prog="python -m bench",
+                                     description="Measure the chat's speed and memory and write BENCHMARKS.md.")
     parser.add_argument("--quick", action="store_true", help="small sizes; the whole run within 5 minutes")
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
                         help=f"run only this benchmark (one of {', '.join(BENCHMARKS)}); may repeat")

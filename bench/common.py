@@ -60,7 +60,7 @@ class Section:
 
 
 def percentile(values, fraction):
-    """The `fraction` (0–1) percentile of `values`, nearest-rank; None for no values."""
+    """Return the nearest-rank `fraction` (0–1) percentile of `values`, or None when there are none."""
     if not values:
         return None
     ordered = sorted(values)
@@ -69,7 +69,7 @@ def percentile(values, fraction):
 
 
 def table(header, rows):
-    """A markdown table from a header tuple and row tuples (cells are str()-ed)."""
+    """Return a markdown table of a header tuple and row tuples, each cell passed through str()."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)

@@ -71,7 +71,7 @@ class Socket:
                     self.task = asyncio.get_running_loop().create_task(self._read())
                     return
                 if isinstance(event, RejectConnection):
-                    raise Closed(f"handshake refused with HTTP {event.status_code}")
+                    raise Closed(f"handshake rejected with HTTP {event.status_code}")
 
     def send(self, frame):
         self.writer.write(self.ws.send(Message(data=json.dumps(frame))))
@@ -139,7 +139,7 @@ async def open_chat_socket(url, token, project_key, conversation_id, on_frame=No
     frame = await ready
     if frame["type"] != "ready":
         socket.close()
-        raise Closed(f"authentication refused: {frame.get('code')}")
+        raise Closed(f"authentication rejected: {frame.get('code')}")
     socket.conversation_id = conversation_id
     if conversation_id is not None:
         socket.send({"type": "subscribe", "conversation_id": conversation_id})

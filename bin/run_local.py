@@ -73,7 +73,7 @@ def forge_app_id():
 
 
 def _newest_source_mtime():
-    """The latest change to what the Forge pages are built from: forge/ui and the copied static files."""
+    """Return the latest modification time of the Forge pages' sources: forge/ui and the copied static files."""
     sources = [FORGE_DIR / "build.mjs", FORGE_DIR / "package-lock.json", ROOT_DIR / "static" / "chat.css"]
     for folder in (FORGE_DIR / "ui", ROOT_DIR / "static" / "chat", ROOT_DIR / "static" / "workspace",
                    ROOT_DIR / "static" / "admin"):

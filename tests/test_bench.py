@@ -38,7 +38,8 @@ def test_write_section_replaces_only_its_own(tmp_path):
 
     text = path.read_text(encoding="utf-8")
     assert "## FAQ quality\n\nfigures\n" in text
-    assert "old" not in text and "new table" in text
+    assert "old" not in text
+    assert "new table" in text
     assert text.index("## Capacity") < text.index("## Delivery latency")
 
 

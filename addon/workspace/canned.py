@@ -31,7 +31,7 @@ VARIABLES = {
 }
 
 
-# How error messages name the fields of a reply, in French and in English.
+# The names that error messages give the fields of a reply, in French and in English.
 FIELD_NAMES = {
     "shortcut": ("le raccourci", "the shortcut"),
     "title": ("le titre", "the title"),

@@ -153,7 +153,7 @@ def issue_page(key):
 
 @bp.get("/host/project/<key>")
 def project_page(key):
-    """The project page of a service project in Forge mode (the agents' dashboard), for licensed users."""
+    """Serve the project page of a service project in Forge mode (the agents' dashboard) to licensed users."""
     viewer, app = _viewer_and_app()
     desk = _licensed_project(viewer, key.upper())
     frame = _frame(_module_of(app, PROJECT_PAGE), PROJECT_PAGE, viewer, {
@@ -163,7 +163,7 @@ def project_page(key):
 
 @bp.get("/host/project/<key>/settings")
 def project_settings_page(key):
-    """The project settings page in Forge mode, for the project's admins.
+    """Serve the project settings page in Forge mode to the project's admins.
 
     Jira shows project settings, and so the jira:projectSettingsPage module, only to users with
     the Administer projects permission on the project.
@@ -180,7 +180,7 @@ def project_settings_page(key):
 
 @bp.get("/host/admin")
 def admin_page():
-    """The Jira administration page of the app in Forge mode, for Jira admins only, as in Jira."""
+    """Serve the app's Jira administration page in Forge mode to Jira admins only, as Jira does."""
     viewer, app = _viewer_and_app()
     if not site.is_admin(viewer.account_id):
         raise HostError(f"{viewer.display_name} is not a Jira admin: the apps' administration pages are for "
@@ -384,7 +384,7 @@ def _resource_path(manifest, resource_key):
 
 
 def _csp(manifest, settings):
-    """The resource's CSP: connect-src from permissions.external.fetch.client, the rest 'self'.
+    """Return the resource's CSP: connect-src from permissions.external.fetch.client, the rest 'self'.
 
     With the host setting `remotes_in_connect_src` off, the sources on a remote's host are left
     out, so the page cannot open the remote's websocket. Chromium lets an http:// source allow
