@@ -276,8 +276,11 @@ def test_install_key_timeout(installed, key_server):
 
 
 def test_install_key_server_down(database_url, tmp_path):
-    closed = type("Closed", (), {"url": f"http://127.0.0.1:{free_port()}"})
+    closed_port = free_port()
+    closed = type("Closed", (), {"url": f"http://127.0.0.1:{closed_port}"})
     port = free_port()
+    while port == closed_port:  # the kernel may hand out the just-released port again
+        port = free_port()
     server = AddonServer(create_app(addon_overrides(database_url, closed, port, tmp_path)), port)
     try:
         response = lifecycle(server, "installed", install_payload())
