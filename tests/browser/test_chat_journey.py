@@ -61,6 +61,10 @@ def start_chat(page, frame=FOOTER_FRAME, area="Comptabilité", summary="Impossib
     footer.get_by_label("Résumé").fill(summary)
     footer.get_by_label("Domaine fonctionnel").select_option(area)
     footer.get_by_label("Bloquant").check()
+    # The answer-by promise appears above the buttons once the server gave it. A click while it
+    # is landing would press the button and release over the promise, which starts nothing, so
+    # the test reads the promise first, as a user would.
+    expect(footer.locator("[data-answer-by]")).to_be_visible(timeout=WAIT_MS)
     footer.get_by_label("Votre message").fill(message)
     footer.get_by_role("button", name="Démarrer la discussion").click()
 
