@@ -13,6 +13,7 @@ from sqlalchemy import select
 from addon import create_app
 from addon.atlassian import webhooks
 from addon.models import WebhookEvent
+from addon.sync.echoes import memo_of
 
 from .conftest import addon_overrides
 from .signing import CLIENT_KEY, hs256_token, store_tenant
@@ -210,3 +211,40 @@ def test_dedupe_key_without_ids():
     payload = {"webhookEvent": "comment_created", "comment": {"body": "x"}}
     assert webhooks.dedupe_key_of("comment_created", payload) == webhooks.dedupe_key_of("comment_created", dict(payload))
     assert webhooks.dedupe_key_of("comment_created", payload).startswith("comment_created:sha256:")
+
+
+def _issue_commented(comment_id, changelog_items=()):
+    payload = comment_payload(comment_id)
+    payload["webhookEvent"] = "jira:issue_updated"
+    payload["issue_event_type_name"] = "issue_commented"
+    if changelog_items:
+        payload["changelog"] = {"id": "1", "items": list(changelog_items)}
+    return payload
+
+
+def test_echo_of_outbox_comment_dropped_at_receipt(addon, handlers):
+    """Jira's two webhooks for a comment the outbox wrote are acknowledged and neither stored nor
+    handled; an edit of that comment, a status change beside it and another comment still are."""
+    seen = []
+    for name in ("comment_created", "comment_updated", "jira:issue_updated"):
+        handlers[name].append(seen.append)
+    memo = memo_of(addon.app)
+    memo.remember(CLIENT_KEY, "10001")
+
+    assert post(addon, "comment-created", comment_payload("10001")).status_code == 204
+    assert post(addon, "issue-updated", _issue_commented("10001")).status_code == 204
+    assert stored_events(addon) == []
+    assert memo.dropped(CLIENT_KEY, "10001") == 2
+
+    edited = comment_payload("10001", timestamp=1765000000001, body="Corrigé")
+    edited["webhookEvent"] = "comment_updated"
+    assert post(addon, "comment-updated", edited).status_code == 204
+    transition = _issue_commented("10001", [{"field": "status", "fromString": "Ouvert", "toString": "Résolu"}])
+    transition["timestamp"] = 1765000000002
+    assert post(addon, "issue-updated", transition).status_code == 204
+    assert post(addon, "comment-created", comment_payload("10002")).status_code == 204
+
+    wait_until(lambda: len(processed(addon)) == 3, message="the three events that are not echoes")
+    assert sorted((event.name, event.payload["comment"]["id"]) for event in seen) == [
+        ("comment_created", "10002"), ("comment_updated", "10001"), ("jira:issue_updated", "10001")]
+    assert memo.dropped(CLIENT_KEY, "10001") == 2

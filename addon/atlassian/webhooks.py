@@ -47,6 +47,7 @@ MAX_ATTEMPTS = 5
 MAX_ERROR_CHARS = 1000
 
 _handlers = defaultdict(list)
+_receipt_filters = []
 _executor_lock = threading.Lock()
 
 
@@ -73,6 +74,18 @@ def on_webhook(event_name):
         return handler
 
     return decorator
+
+
+def drop_at_receipt(predicate):
+    """Register `predicate(client_key, name, payload)`, which returns True for an event that needs
+    neither storing nor handling (the sync layer's own echoes). Registered once per process."""
+    if predicate not in _receipt_filters:
+        _receipt_filters.append(predicate)
+    return predicate
+
+
+def _dropped(client_key, name, payload):
+    return any(predicate(client_key, name, payload) for predicate in _receipt_filters)
 
 
 def init_app(app):
@@ -108,6 +121,10 @@ def receive(slug):
         log.info("Ignored webhook %s on /webhooks/%s from client_key %s, issue %s",
                  name, slug, client_key, issue_key)
         return "", 204
+    if _dropped(client_key, name, payload):
+        log.debug("Dropped webhook %s from client_key %s, issue %s: the echo of our own comment",
+                  name, client_key, issue_key)
+        return "", 204
 
     event_id = _store(client_key, name, issue_key, payload)
     if event_id is None:
@@ -137,8 +154,13 @@ def dedupe_key_of(name, payload):
 def accept(client_key, name, issue_key, payload, dedupe_key=None):
     """Store an event from another source (Forge product events) and queue it for the handlers.
 
-    Return the stored id, or None when a copy with the same dedupe key is already stored.
+    Return the stored id, or None when a copy with the same dedupe key is already stored or the
+    event is dropped at receipt.
     """
+    if _dropped(client_key, name, payload):
+        log.debug("Dropped event %s from client_key %s, issue %s: the echo of our own comment",
+                  name, client_key, issue_key)
+        return None
     event_id = _store(client_key, name, issue_key, payload, dedupe_key)
     if event_id is not None:
         _submit(current_app._get_current_object(), event_id)

@@ -26,6 +26,7 @@ from ..atlassian.jira_errors import JiraError, JiraRateLimited
 from ..chat.models import Conversation, Message, SyncState
 from ..models import Installation, utcnow
 from ..settings import get_settings
+from . import echoes
 from . import outbox_queue as queue
 from ..worker import PassWorker
 from .outbox_write import Batch, deliver
@@ -152,14 +153,20 @@ class Outbox(PassWorker):
             installation = session.get(Installation, conversation.installation_id)
             window_secs = float(get_settings(installation.id).get("comment_batch_window_secs") or 0)
             messages = queue.batch_of(session, head, window_secs)
-            linked = session.execute(
-                select(Message.jira_comment_id).where(
-                    Message.conversation_id == conversation_id, Message.jira_comment_id.is_not(None),
-                    Message.sync_state == SyncState.SYNCED,
-                )
-            ).scalars()
-            batch = Batch(issue_key=conversation.issue_key, messages=messages, time_zone=self.time_zone,
-                          linked_comment_ids=set(linked))
+            batch = Batch(issue_key=conversation.issue_key, messages=messages, time_zone=self.time_zone)
+            if batch.uncertain_since is not None:
+                # Only the look-up of an earlier attempt's comment needs the linked ones.
+                batch.linked_comment_ids = set(session.execute(
+                    select(Message.jira_comment_id).where(
+                        Message.conversation_id == conversation_id, Message.jira_comment_id.is_not(None),
+                        Message.sync_state == SyncState.SYNCED,
+                    )
+                ).scalars())
+            # A first attempt is marked uncertain in this commit rather than in one of its own;
+            # deliver() writes at once for such a batch, so the mark still precedes the call.
+            batch.marked = batch.pending_comment_id is None and batch.uncertain_since is None
+            if batch.marked:
+                queue.mark_uncertain_unseen(session, batch.ids, utcnow())
             # Detached, the rows keep the values read here while later transactions of this
             # session expire and reload everything else.
             for row in (*messages, conversation, installation):
@@ -173,10 +180,13 @@ class Outbox(PassWorker):
                  ids, conversation.id, conversation.issue_key, attempt)
 
         def before_write():
+            if batch.marked:
+                return
             with self._transaction() as session:
                 queue.mark_uncertain(session, ids, utcnow())
 
         def on_comment(comment_id):
+            echoes.memo_of(self.app).remember(installation.client_key, comment_id)
             with self._transaction() as session:
                 queue.record_comment(session, ids, comment_id)
 
@@ -192,6 +202,7 @@ class Outbox(PassWorker):
             self._fail(installation, conversation, ids, error, type(error).__name__)
             return
 
+        echoes.memo_of(self.app).remember(installation.client_key, written.comment_id)
         with self._transaction() as session:
             queue.mark_synced(session, written.message_ids, written.comment_id)
         log.info("Messages %s of conversation %s are comment %s on %s (attempt %s)",

@@ -7,7 +7,7 @@ a head whose `next_sync_at` lies in the future blocks the messages after it.
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 
 from ..chat import fanout
 from ..chat.models import Conversation, Message, MessageKind, Origin, SyncState, Visibility
@@ -150,19 +150,35 @@ def mark_uncertain(session, message_ids, moment):
             message.sync_uncertain_since = moment
 
 
+def mark_uncertain_unseen(session, message_ids, moment):
+    """Mark as mark_uncertain does, in one statement, leaving the session's loaded rows as read.
+
+    The outbox calls it on the rows of a batch it is about to write: those rows must keep telling
+    a first attempt, while the database records that a write may reach Jira from now on.
+    """
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(message_ids), Message.sync_uncertain_since.is_(None))
+        .values(sync_uncertain_since=moment)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def record_comment(session, message_ids, comment_id):
     """Store the comment id as soon as Jira returned it, before any second call on the comment."""
-    for message in load(session, message_ids):
-        message.jira_comment_id = str(comment_id)
+    session.execute(
+        update(Message).where(Message.id.in_(message_ids)).values(jira_comment_id=str(comment_id))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def mark_synced(session, message_ids, comment_id):
-    for message in load(session, message_ids):
-        message.jira_comment_id = str(comment_id)
-        message.sync_state = SyncState.SYNCED
-        message.sync_error = None
-        message.sync_uncertain_since = None
-        message.next_sync_at = None
+    session.execute(
+        update(Message).where(Message.id.in_(message_ids))
+        .values(jira_comment_id=str(comment_id), sync_state=SyncState.SYNCED, sync_error=None,
+                sync_uncertain_since=None, next_sync_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def mark_failed(session, message_ids, error_text, backoff_secs):

@@ -42,7 +42,10 @@ class Batch:
     messages: list
     time_zone: object  # a zoneinfo.ZoneInfo for the per-message times
     # Comment ids already tied to other messages of the conversation; a body match skips them.
+    # Read only for a batch whose earlier write had an unknown outcome.
     linked_comment_ids: set = field(default_factory=set)
+    # True when the outbox marked the batch uncertain while reading it, so before_write has nothing to do.
+    marked: bool = False
 
     @property
     def head(self):

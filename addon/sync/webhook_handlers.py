@@ -11,12 +11,15 @@ import logging
 
 from ..atlassian.installations import get_active_installation
 from ..atlassian.jira_client import jira_client_for
-from ..atlassian.webhooks import on_webhook
-from . import jira_to_chat
+from ..atlassian.webhooks import drop_at_receipt, on_webhook
+from . import echoes, jira_to_chat
 
 log = logging.getLogger(__name__)
 
 CHAT_PROPERTY_KEY = "supportchat"
+
+# Jira's echo of a comment this process's outbox just wrote is neither stored nor handled.
+drop_at_receipt(echoes.is_echo)
 
 
 def chat_marker_of(event):
