@@ -216,6 +216,7 @@ class SocketSession:
         try:
             if kind != "auth":
                 self._check_deadline()
+            self._frame_rows = []
             with one_answer_per_frame():
                 self._recheck_follows()
                 if handler is None:
@@ -237,6 +238,7 @@ class SocketSession:
             self._error("internal_error", "Erreur interne : réessayez dans un instant. "
                                           "/ Internal error: try again in a moment.", status=500)
         finally:
+            self._frame_rows = []
             database().remove_session()
 
     def _recheck_follows(self):
@@ -247,7 +249,11 @@ class SocketSession:
         """
         for conversation_id in list(self.connection.follows):
             try:
-                require_writer(self.viewer, access_conversation(self.viewer, conversation_id))
+                conversation = access_conversation(self.viewer, conversation_id)
+                # Held for the rest of the frame: the session maps rows weakly, and the frame's
+                # own handler reads the same conversation again.
+                self._frame_rows.append(conversation)
+                require_writer(self.viewer, conversation)
             except NotFound as error:
                 log.info("Access of %s to conversation %s withdrawn, live delivery stopped",
                          self.viewer.account_id, conversation_id)
