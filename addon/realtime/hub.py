@@ -4,7 +4,8 @@ The hub follows the pub/sub channel of a conversation while at least one local s
 long-poll waiter follows it. Every payload published on a channel goes through
 `fanout.may_receive(viewer, payload)` for each follower, and nothing else decides who receives
 what. Sends to one socket are serialised by its own queue and writer thread, so a slow browser
-never stalls the pub/sub delivery thread or the other sockets.
+never stalls the pub/sub delivery thread or the other sockets. The writer runs only while the
+queue holds work: an idle socket keeps no thread (under gevent, a greenlet of about 13 KiB).
 
 Ordering contract per socket and conversation: messages go out in `seq` order, each once, except
 that a new version of a message already sent (edited or deleted) goes out again. The hub records
@@ -23,11 +24,11 @@ and their request re-checks.
 
 import json
 import logging
-import queue
 import socket
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -78,13 +79,11 @@ class Connection:
         self.follows = {}  # conversation_id -> Follow
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._queue = queue.Queue()
+        self._queue = deque()  # (kind, value) for the writer, oldest first
+        self._queue_lock = threading.Lock()
+        self._writer_running = False
         self._sending_since = None
         self._dead = False
-        self._writer = threading.Thread(target=self._write_loop, name="ws-writer", daemon=True)
-
-    def start(self):
-        self._writer.start()
 
     def send(self, frame):
         """Queue `frame` behind everything queued before it (replies of the receive loop)."""
@@ -117,7 +116,7 @@ class Connection:
 
     def start_catch_up(self, conversation_id):
         """Queue the first catch-up of a follow, which ends the hold that `begin_follow` took."""
-        self._queue.put(("catch_up", conversation_id))
+        self._enqueue(("catch_up", conversation_id))
 
     def end_follow(self, conversation_id):
         with self._lock:
@@ -138,7 +137,7 @@ class Connection:
             if follow is None:
                 return
             follow.hold_count += 1
-        self._queue.put(("catch_up", conversation_id))
+        self._enqueue(("catch_up", conversation_id))
 
     def abort(self, code=None, reason=None):
         """Close the socket at once. Without a code, the TCP connection is shut down, which also
@@ -162,17 +161,17 @@ class Connection:
             held = list(self.follows.items())
             for _conversation_id, follow in held:
                 follow.hold_count += 1
-        self._queue.put(("recheck", held))
+        self._enqueue(("recheck", held))
 
     def flush(self, timeout):
         """Wait up to `timeout` s for the frames queued so far to be sent."""
         done = threading.Event()
-        self._queue.put(("flush", done))
+        self._enqueue(("flush", done))
         done.wait(timeout)
 
     def stop(self):
         self._dead = True
-        self._queue.put(("stop", None))
+        self._enqueue(("stop", None))
 
     # Under self._lock.
 
@@ -180,12 +179,12 @@ class Connection:
         if self._dead:
             return
         stuck_secs = time.monotonic() - self._sending_since if self._sending_since else 0
-        if self._queue.qsize() >= SEND_QUEUE_MAX or stuck_secs > SEND_TIMEOUT_SECS:
+        if len(self._queue) >= SEND_QUEUE_MAX or stuck_secs > SEND_TIMEOUT_SECS:
             log.warning("Socket of %s dropped: %d frames queued, current send blocked for %.1f s",
-                        self.viewer.account_id, self._queue.qsize(), stuck_secs)
+                        self.viewer.account_id, len(self._queue), stuck_secs)
             self.abort()
             return
-        self._queue.put(("send", frame))
+        self._enqueue(("send", frame))
 
     def _admit(self, conversation_id, follow, payload, visible):
         if follow.hold_count:
@@ -205,7 +204,7 @@ class Connection:
         if seq > follow.last_seq + 1 and follow.fruitless < MAX_FRUITLESS_CATCH_UPS:
             follow.hold_count += 1
             follow.held_payloads.append((payload, visible))
-            self._queue.put(("catch_up", conversation_id))
+            self._enqueue(("catch_up", conversation_id))
             return
         follow.last_seq = seq
         follow.fruitless = 0
@@ -222,10 +221,33 @@ class Connection:
 
     # The writer thread.
 
+    def _enqueue(self, item):
+        """Queue `item` and start the writer unless it runs."""
+        with self._queue_lock:
+            self._queue.append(item)
+            if self._writer_running:
+                return
+            self._writer_running = True
+        threading.Thread(target=self._write_loop, name="ws-writer", daemon=True).start()
+
+    def _next(self):
+        """Take the oldest queued item, or end the writer's turn when none is left."""
+        with self._queue_lock:
+            if self._queue:
+                return self._queue.popleft()
+            self._writer_running = False
+            return None
+
     def _write_loop(self):
         while True:
-            kind, value = self._queue.get()
+            item = self._next()
+            if item is None:
+                return
+            kind, value = item
             if kind == "stop":
+                with self._queue_lock:
+                    self._queue.clear()
+                    self._writer_running = False
                 return
             if kind == "flush":
                 value.set()
@@ -245,6 +267,9 @@ class Connection:
                     log.exception("Catch-up of conversation %s for %s failed, so the socket is closed "
                                   "and the client reconnects", value, self.viewer.account_id)
                 self.abort()
+                with self._queue_lock:
+                    self._queue.clear()
+                    self._writer_running = False
                 self.hub.disconnect(self)
                 return
 
@@ -339,11 +364,10 @@ class Hub:
             return sum(isinstance(member, Waiter) for members in self._members.values() for member in members)
 
     def connect(self, ws, viewer):
-        """Register an authenticated websocket and start its writer thread."""
+        """Register an authenticated websocket; its writer thread starts with its first frame to send."""
         connection = Connection(self, ws, viewer)
         with self._lock:
             self._connections.add(connection)
-        connection.start()
         return connection
 
     def disconnect(self, connection):
