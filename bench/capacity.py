@@ -42,14 +42,14 @@ def run(quick):
 
 
 # Why a product socket costs more than a bare relay socket; update it with the code.
-LIMIT = """Limit. A product socket costs about 30 KiB more than a bare relay socket. Each socket has, besides
-the websocket's own reader greenlet, a writer greenlet and its queue in the hub (addon/realtime/hub.py),
-so that a slow browser never holds up the delivery to the other sockets. A greenlet blocked on a
-queue costs about 13 KiB under gevent 26.9 (5,000 of them measured alone in one process). The rest is
-the socket's session state: the viewer, its token claims, its follows and the Flask request context
-kept for the socket's lifetime. Starting the writer only while a frame waits to be sent would save
-the 13 KiB. The bare relay holds one socket in about 40 KiB here, so ≤ 40 KiB per chat socket would
-leave the product almost nothing for its own state."""
+LIMIT = """Limit. A product socket costs about 14 KiB more than a bare relay socket. Each socket used to
+keep a writer greenlet blocked on its queue in the hub, about 13 KiB under gevent 26.9 (5,000 of
+them measured alone in one process); the writer now runs only while frames wait to be sent
+(addon/realtime/hub.py), which took the product from about 70 to about 55 KiB per idle socket.
+What is left is the socket's session state, not broken down further: the socket session and the
+hub's connection with their locks, the viewer and its token claims, its follows and the Flask
+request context kept for the socket's lifetime. The bare relay holds one socket in about 40 KiB
+here, so ≤ 40 KiB per chat socket would leave the product nothing for its own state."""
 
 
 def climb(url, specs, steps, worker_pid, rss_kib):

@@ -132,24 +132,25 @@ def section(results, shape, stack):
 
 # Why the goal is missed, from py-spy profiles of the worker (`py-spy record -p <worker pid>`) during
 # this benchmark; see README.md, "Benchmarks". Update it with the code.
-LIMIT = """Limit. One worker is CPU-bound here: at 100 messages per second its CPU column reads 96 %, and
-most of a message's latency is waiting for that worker. A message through the product costs far
-more than the durable relay's one INSERT, because the product does its duties: about 65 SQL
-statements per message (measured on SQLite in the test set-up) for the access and key-user checks,
-the message row, the SLA clock and the outbox; then the Jira comment and its property (50 ms each
-here), and the two webhooks that Jira sends back for that comment (`comment_created`,
-`issue_updated`). The rows at lower rates run after the full-rate run, so the worker is still
-writing that run's comments to Jira during them. A py-spy profile at 40 messages per second over
-100 conversations, taken after the fixes below, put 25 % of the worker's samples in the websocket
-frame (checks and `post_message`), 20 % in the outbox and 12 % in webhook processing, and a third
-of all samples in SQLAlchemy's ORM execution; no single function dominates. Fixes made so far:
-the key-user rows are read once per frame instead of three times (addon/access/keyusers.py), and a
-webhook that echoes the outbox's own comment, or names a request without a chat, is settled from
-the database without a Jira call (addon/sync/webhook_handlers.py). Next: fewer statements per
-message (the message, its SLA step and its outbox row in one transaction, and Core statements
-instead of ORM loads on that path), then more workers (`WEB_CONCURRENCY`, with Redis), which this
-2-core machine cannot show. The relays do none of this work, so a ratio near 1.5 is out of reach
-for one worker."""
+LIMIT = """Limit. One worker is CPU-bound here: at 100 messages per second its CPU column reads close to
+100 %, and most of a message's latency is waiting for that worker. A message through the product
+costs far more than the durable relay's one INSERT, because the product does its duties: the access
+and key-user checks, the message row, the SLA clock, the outbox's Jira comment and its property
+(50 ms each here), and the two webhooks that Jira sends back for that comment. A count of the SQL
+statements per message (an SQLAlchemy event listener over 20 messages in the test set-up, on SQLite,
+the sweeps' own statements subtracted) fell from about 39 to about 20 with the fixes below. A py-spy
+profile of the worker at 100 messages per second over 100 conversations, taken after them, puts
+19 % of its samples in the outbox, 14 % in the websocket frame (checks and `post_message`), 8 % in
+verifying the JWT of incoming calls, 5 % in writing SLA issue properties and 2 % in webhook
+processing, and 30 % of all samples in SQLAlchemy's execution; no single function dominates.
+Fixes made: the key-user rows are read once per frame (addon/access/keyusers.py); a frame reads
+its conversation once (addon/web/ws.py); Jira's echoes of the outbox's own comments are dropped
+at receipt instead of stored and handled (addon/sync/echoes.py); the outbox marks a first attempt
+in the transaction that reads it and settles rows with one UPDATE (addon/sync/outbox.py). What is
+left is spread over the product's duties, and the next step is more workers (`WEB_CONCURRENCY`,
+with Redis), which this 2-core machine, also running the load generator, PostgreSQL and the local
+site, cannot show. The relays do none of this work, so a ratio near 1.5 is out of reach for one
+worker."""
 
 
 def _ratio(value, floor):
