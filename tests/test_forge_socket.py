@@ -63,10 +63,14 @@ def test_ticket_opens_socket_as_fit_principal(forge_chat):
 
 def test_ticket_socket_carries_chat(forge_chat):
     conversation = forge_chat.start_chat().json()["conversation"]
-    customer, agent = _socket(forge_chat), _socket(forge_chat)
+    customer_ticket, agent_ticket = _ticket_of(forge_chat), _ticket_of(forge_chat, AGENT, AGENT_MODULE)
+    # Each socket authenticates right after it opens: the tests' auth deadline is one second.
+    customer = _socket(forge_chat)
+    agent = None
     try:
-        assert _auth(customer, _ticket_of(forge_chat))["type"] == "ready"
-        assert _auth(agent, _ticket_of(forge_chat, AGENT, AGENT_MODULE), "SUP")["role"] == "agent"
+        assert _auth(customer, customer_ticket)["type"] == "ready"
+        agent = _socket(forge_chat)
+        assert _auth(agent, agent_ticket, "SUP")["role"] == "agent"
         for client in (customer, agent):
             client.send(type="subscribe", conversation_id=conversation["id"], after_seq=0)
             assert client.receive_messages(1)[0]["seq"] == 1
@@ -80,21 +84,26 @@ def test_ticket_socket_carries_chat(forge_chat):
         assert message["author"]["account_id"] == AGENT
     finally:
         customer.close()
-        agent.close()
+        if agent is not None:
+            agent.close()
 
 
 def test_ticket_works_once(forge_chat):
     ticket = _ticket_of(forge_chat)
-    first, second = _socket(forge_chat), _socket(forge_chat)
+    first = _socket(forge_chat)
+    second = None
     try:
         assert _auth(first, ticket)["type"] == "ready"
+        # Opened only now, because the tests' one-second auth deadline runs from a socket's opening.
+        second = _socket(forge_chat)
         second.send(type="auth", ticket=ticket)
         code, frames = second.closed_with()
         assert code == CLOSE_UNAUTHORIZED
         assert "already used" in frames[-1]["message"] or "unknown" in frames[-1]["message"]
     finally:
         first.close()
-        second.close()
+        if second is not None:
+            second.close()
 
 
 def test_expired_ticket_rejected(forge_chat):
