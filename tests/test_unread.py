@@ -42,8 +42,23 @@ def test_unread_skips_own_and_hidden_events(chat_site):
     event(chat_site, conversation["id"], "status_changed", body="In Progress", visibility=Visibility.INTERNAL)
     assert chat_of(chat_site, CUSTOMER, conversation["id"])["unread"] == 0
 
+    # The resolution that the key user's validation caused is not news, as in the chat's log.
     event(chat_site, conversation["id"], "request_resolved")
-    assert chat_of(chat_site, CUSTOMER, conversation["id"])["unread"] == 1
+    assert chat_of(chat_site, CUSTOMER, conversation["id"])["unread"] == 0
+
+    agent_reply(chat_site, conversation["id"], FIRST_REPLY)
+    event(chat_site, conversation["id"], "request_reopened")
+    assert chat_of(chat_site, CUSTOMER, conversation["id"])["unread"] == 2
+
+
+def test_unread_own_event_before_read_mark(chat_site):
+    conversation = chat_site.start_chat(CUSTOMER)
+    own = event(chat_site, conversation["id"], "solution_validated", author_account_id=CUSTOMER)
+    chat_site.api("POST", f"/chats/{conversation['id']}/read", CUSTOMER, json={"seq": own})
+
+    event(chat_site, conversation["id"], "request_resolved")
+
+    assert chat_of(chat_site, CUSTOMER, conversation["id"])["unread"] == 0
 
 
 def test_last_read_seq_returned(chat_site):

@@ -9,7 +9,7 @@ the message.
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..atlassian.auth import require_jwt
 from ..chat import fanout
@@ -26,7 +26,7 @@ from ..chat.access import (
 )
 from ..chat.actions import can_write, database, history, post_message
 from ..chat.refusal import EXPLANATIONS, explain_refusal
-from ..chat.models import Conversation, Impact, Message, ReadMark, Visibility
+from ..chat.models import AuthorRole, Conversation, Impact, Message, MessageKind, ReadMark, Visibility
 from ..chat.start import areas_of, start_chat, subscription_for
 from ..chat.solution_records import solution_view
 from ..errors import AddonError, InvalidInput
@@ -40,6 +40,8 @@ HISTORY_LIMIT = 200
 # Events that are no news to read for a key user: the satisfaction question, which their chat hides
 # (static/chat/messages.js), and an agent joining (addon/workspace/claims.py).
 NOT_UNREAD_FOR_CUSTOMER_EVENTS = ("satisfaction_asked", "agent_joined")
+# How far before the read mark the unread count looks for the viewer's own event.
+UNREAD_LOOK_BACK_SEQS = 20
 
 
 @bp.errorhandler(AddonError)
@@ -115,19 +117,52 @@ def unread_count(viewer, conversation):
     Entries the viewer wrote or caused do not count (their replies to a proposed solution carry their
     account id), nor deleted messages. A key user counts only public entries, without the satisfaction
     question event, which their chat does not show in the log, nor an agent joining, which carries no
-    news to read.
+    news to read. As the chat's "New messages" separator does (static/chat/unread.js), a system event
+    that follows the viewer's own event, with only system events between, is its consequence and
+    does not count either ("Demande résolue" after the key user's "Solution validée").
     """
-    statement = select(func.count(Message.id)).where(
-        Message.conversation_id == conversation.id, Message.seq > last_read_seq(viewer, conversation),
-        (Message.author_account_id != viewer.account_id) | Message.author_account_id.is_(None),
-        Message.deleted_at.is_(None),
-    )
+    read_seq = last_read_seq(viewer, conversation)
+    # The entries before the read mark are read too, so that the first unread one can follow an
+    # event of the viewer's that is already read.
+    statement = select(
+        Message.seq, Message.kind, Message.author_role, Message.author_account_id, Message.event_type,
+        Message.deleted_at,
+    ).where(
+        Message.conversation_id == conversation.id, Message.seq > read_seq - UNREAD_LOOK_BACK_SEQS,
+    ).order_by(Message.seq)
     if not viewer.is_agent:
-        statement = statement.where(
-            Message.visibility == Visibility.PUBLIC,
-            Message.event_type.is_(None) | Message.event_type.not_in(NOT_UNREAD_FOR_CUSTOMER_EVENTS),
-        )
-    return database().session.execute(statement).scalar_one()
+        statement = statement.where(Message.visibility == Visibility.PUBLIC)
+    entries = database().session.execute(statement).all()
+
+    count = 0
+    for index, entry in enumerate(entries):
+        if entry.seq <= read_seq or entry.deleted_at is not None or entry.author_account_id == viewer.account_id:
+            continue
+        if not viewer.is_agent and entry.event_type in NOT_UNREAD_FOR_CUSTOMER_EVENTS:
+            continue
+        if _follows_own_event(entries, index, viewer.account_id):
+            continue
+        count += 1
+    return count
+
+
+def _follows_own_event(entries, index, account_id):
+    """Tell whether system event `entries[index]` follows an event of `account_id`, with only
+    system events between them."""
+    if not _is_system_event(entries[index]):
+        return False
+    for previous in reversed(entries[:index]):
+        if previous.kind != MessageKind.EVENT:
+            return False
+        if previous.author_account_id == account_id:
+            return True
+        if not _is_system_event(previous):
+            return False
+    return False
+
+
+def _is_system_event(entry):
+    return entry.kind == MessageKind.EVENT and entry.author_role in (AuthorRole.SYSTEM, None)
 
 
 def json_body():
