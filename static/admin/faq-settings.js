@@ -359,7 +359,7 @@
     var kb = state.knowledgeBase || {};
     var parts = [];
     if (kb.synced_at) {
-      parts.push(t("faqa_kb_status", {when: new Date(kb.synced_at).toLocaleString(SupportChat.i18n.lang()),
+      parts.push(t("faqa_kb_status", {when: new Date(kb.synced_at).toLocaleString(SupportChat.i18n.lang(), {hourCycle: "h23"}),
                                       articles: kb.articles, queries: kb.queries}));
     } else {
       parts.push(t("faqa_kb_never"));

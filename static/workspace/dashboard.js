@@ -54,7 +54,7 @@
 
   // A deadline with its day, in the SLA calendar's time zone, as the agent panel shows it.
   function deadlineOf(iso, zone) {
-    var options = {weekday: "long", hour: "2-digit", minute: "2-digit"};
+    var options = {weekday: "long", hour: "2-digit", minute: "2-digit", hourCycle: "h23"};
     if (zone) {
       options.timeZone = zone;
     }
