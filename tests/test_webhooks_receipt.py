@@ -222,9 +222,11 @@ def _issue_commented(comment_id, changelog_items=()):
     return payload
 
 
-def test_echo_of_outbox_comment_dropped_at_receipt(addon, handlers):
-    """Jira's two webhooks for a comment the outbox wrote are acknowledged and neither stored nor
-    handled; an edit of that comment, a status change beside it and another comment still are."""
+def test_outbox_echo_dropped_at_receipt(addon, handlers):
+    """Jira's two webhooks for a comment the outbox wrote are acknowledged, not stored or handled.
+
+    An edit of that comment, a status change with it and another comment still reach the handlers.
+    """
     seen = []
     for name in ("comment_created", "comment_updated", "jira:issue_updated"):
         handlers[name].append(seen.append)

@@ -1,8 +1,8 @@
 """The comments this process's outbox wrote lately, so that Jira's echo of each is dropped at receipt.
 
-Every chat message becomes a Jira comment, and Jira answers each new comment with two webhooks,
+Every chat message becomes a Jira comment, and Jira sends two webhooks for each new comment,
 `comment_created` and `jira:issue_updated` of type `issue_commented`. The handlers would store
-both, look them up and ignore them: about fourteen SQL statements and four commits per message,
+both, look them up and ignore them: about a dozen SQL statements and four commits per message,
 for nothing. The outbox therefore notes the id of each comment it writes here, and the webhook
 receipt asks `is_echo` before storing an event.
 
@@ -60,13 +60,13 @@ class EchoMemo:
             return True
 
     def dropped(self, client_key, comment_id):
-        """The number of echoes of the comment dropped so far (0 when it is not remembered)."""
+        """Return how many echoes of the comment were dropped so far (0 when it is not remembered)."""
         with self._lock:
             return self._written.get((client_key, str(comment_id)), 0)
 
 
 def memo_of(app):
-    """The app's EchoMemo, created on first use."""
+    """Return the app's EchoMemo, creating it on first use."""
     memo = app.extensions.get("comment_echoes")
     if memo is None:
         memo = app.extensions.setdefault("comment_echoes", EchoMemo())
@@ -74,5 +74,5 @@ def memo_of(app):
 
 
 def is_echo(client_key, name, payload):
-    """The webhook receipt's filter: drop the echo of a comment the current app's outbox wrote."""
+    """Tell whether to drop an event at receipt: the echo of a comment the current app's outbox wrote."""
     return memo_of(current_app).drop(client_key, name, payload)

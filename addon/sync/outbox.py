@@ -162,8 +162,8 @@ class Outbox(PassWorker):
                         Message.sync_state == SyncState.SYNCED,
                     )
                 ).scalars())
-            # A first attempt is marked uncertain in this commit rather than in one of its own;
-            # deliver() writes at once for such a batch, so the mark still precedes the call.
+            # A first attempt is marked uncertain in this commit, which saves one. deliver() writes
+            # such a batch at once, so the mark is still stored before the call to Jira.
             batch.marked = batch.pending_comment_id is None and batch.uncertain_since is None
             if batch.marked:
                 queue.mark_uncertain_unseen(session, batch.ids, utcnow())
