@@ -41,7 +41,7 @@ def run(quick):
         return section(product, bare, steps, stack)
 
 
-# Why a product socket costs more than a bare relay socket; update it with the code.
+# The reason a product socket costs more than a bare relay socket; update it with the code.
 LIMIT = """Limit. A product socket costs about 14 KiB more than a bare relay socket. Each socket used to
 keep a writer greenlet blocked on its queue in the hub, about 13 KiB under gevent 26.9 (5,000 of
 them measured alone in one process); the writer now runs only while frames wait to be sent

@@ -130,7 +130,7 @@ def section(results, shape, stack):
                                                       "p99_ratio_bare": ratio_bare})
 
 
-# Why the goal is missed, from py-spy profiles of the worker (`py-spy record -p <worker pid>`) during
+# The reason the goal is missed, from py-spy profiles of the worker (`py-spy record -p <worker pid>`) during
 # this benchmark; see README.md, "Benchmarks". Update it with the code.
 LIMIT = """Limit. One worker is CPU-bound here: at 100 messages per second its CPU column reads close to
 100 %, and most of a message's latency is waiting for that worker. A message through the product
@@ -142,7 +142,7 @@ the sweeps' own statements subtracted) fell from about 39 to about 20 with the f
 profile of the worker at 100 messages per second over 100 conversations, taken after them, puts
 19 % of its samples in the outbox, 14 % in the websocket frame (checks and `post_message`), 8 % in
 verifying the JWT of incoming calls, 5 % in writing SLA issue properties and 2 % in webhook
-processing, and 30 % of all samples in SQLAlchemy's execution; no single function dominates.
+processing. SQLAlchemy's execution takes 30 % of all samples, and no single function dominates.
 Fixes made: the key-user rows are read once per frame (addon/access/keyusers.py); a frame reads
 its conversation once (addon/web/ws.py); Jira's echoes of the outbox's own comments are dropped
 at receipt instead of stored and handled (addon/sync/echoes.py); the outbox marks a first attempt
