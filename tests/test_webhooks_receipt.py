@@ -250,3 +250,27 @@ def test_outbox_echo_dropped_at_receipt(addon, handlers):
     assert sorted((event.name, event.payload["comment"]["id"]) for event in seen) == [
         ("comment_created", "10002"), ("comment_updated", "10001"), ("jira:issue_updated", "10001")]
     assert memo.dropped(CLIENT_KEY, "10001") == 2
+
+
+def test_issue_events_run_in_order(addon, handlers):
+    """An issue's second event waits for its first, while another issue's event runs meanwhile."""
+    release = threading.Event()
+    order = []
+
+    def handler(event):
+        comment_id = event.payload["comment"]["id"]
+        if comment_id == "10001":
+            release.wait(timeout=30)
+        order.append(comment_id)
+
+    handlers["comment_created"].append(handler)
+    other_issue = comment_payload("10003")
+    other_issue["issue"] = {"id": "10001", "key": "SUP-2"}
+    try:
+        for payload in (comment_payload("10001"), comment_payload("10002"), other_issue):
+            assert post(addon, "comment-created", payload).status_code == 204
+        wait_until(lambda: order == ["10003"], message="the other issue's event, while SUP-1 waits")
+    finally:
+        release.set()
+    wait_until(lambda: len(order) == 3, message="the events of SUP-1")
+    assert order == ["10003", "10001", "10002"]

@@ -4,6 +4,8 @@ Jira retries a delivery that fails or times out, so a slow handler would cause d
 duplicates arrive anyway. Each delivery is therefore verified and stored under a dedupe key, where
 a unique constraint admits the first copy only. It is acknowledged with 204 and then handed to a
 small thread pool, which runs the handlers registered with `on_webhook` inside the app context.
+The events of one issue run one at a time, in the order this process received them, so that a
+quick "Resolved" then "Closed" reach the chat in that order.
 
 Handlers must be idempotent: a failed event is retried once, and every handler of the event runs
 again then, including those that succeeded the first time.
@@ -13,7 +15,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +51,10 @@ MAX_ERROR_CHARS = 1000
 _handlers = defaultdict(list)
 _receipt_filters = []
 _executor_lock = threading.Lock()
+# (app id, client_key, issue key) of an issue whose event is being processed -> the ids of the
+# events of that issue received since, oldest first.
+_issue_queues = {}
+_issue_queues_lock = threading.Lock()
 
 
 class RetryLater(Exception):
@@ -133,7 +139,7 @@ def receive(slug):
         return "", 204
 
     log.info("Received webhook %s from client_key %s, issue %s", name, client_key, issue_key)
-    _submit(current_app._get_current_object(), event_id)
+    _submit_in_order(current_app._get_current_object(), event_id, client_key, issue_key)
     return "", 204
 
 
@@ -163,7 +169,7 @@ def accept(client_key, name, issue_key, payload, dedupe_key=None):
         return None
     event_id = _store(client_key, name, issue_key, payload, dedupe_key)
     if event_id is not None:
-        _submit(current_app._get_current_object(), event_id)
+        _submit_in_order(current_app._get_current_object(), event_id, client_key, issue_key)
     return event_id
 
 
@@ -194,6 +200,46 @@ def _store(client_key, name, issue_key, payload, dedupe_key=None):
             raise
         return None
     return row.id
+
+
+def _submit_in_order(app, event_id, client_key, issue_key):
+    """Queue a newly received event behind the events of its issue that are not processed yet."""
+    if issue_key is None:
+        _submit(app, event_id)
+        return
+    key = (id(app), client_key, issue_key)
+    with _issue_queues_lock:
+        waiting = _issue_queues.get(key)
+        if waiting is not None:
+            waiting.append(event_id)
+            return
+        _issue_queues[key] = deque()
+    _submit_for_issue(app, event_id, key)
+
+
+def _submit_for_issue(app, event_id, key):
+    executor = app.extensions.get("webhook_executor") or init_app(app)
+    try:
+        executor.submit(_process_for_issue, app, event_id, key)
+    except RuntimeError:
+        with _issue_queues_lock:
+            dropped = _issue_queues.pop(key, None) or ()
+        log.warning("Webhook events %s not processed: the webhook thread pool was shut down",
+                    [event_id, *dropped])
+
+
+def _process_for_issue(app, event_id, key):
+    """Process one event of an issue, then hand the issue's next waiting event to the pool."""
+    try:
+        _process(app, event_id)
+    finally:
+        with _issue_queues_lock:
+            waiting = _issue_queues.get(key)
+            next_id = waiting.popleft() if waiting else None
+            if next_id is None:
+                _issue_queues.pop(key, None)
+        if next_id is not None:
+            _submit_for_issue(app, next_id, key)
 
 
 def _submit(app, event_id, delay_secs=0.0):
