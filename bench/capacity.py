@@ -48,7 +48,7 @@ them measured alone in one process); the writer now runs only while frames wait 
 (addon/realtime/hub.py), which took the product from about 70 to about 55 KiB per idle socket.
 What is left is the socket's session state, not broken down further: the socket session and the
 hub's connection with their locks, the viewer and its token claims, its follows and the Flask
-request context kept for the socket's lifetime. The bare relay holds one socket in about 40 KiB
+request context kept for the socket's lifetime. The bare relay uses about 40 KiB per socket
 here, so ≤ 40 KiB per chat socket would leave the product nothing for its own state."""
 
 

@@ -4,7 +4,7 @@ Every chat message becomes a Jira comment, and Jira sends two webhooks for each 
 `comment_created` and `jira:issue_updated` of type `issue_commented`. The handlers would store
 both, look them up and ignore them: about a dozen SQL statements and four commits per message,
 for nothing. The outbox therefore notes the id of each comment it writes here, and the webhook
-receipt asks `is_echo` before storing an event.
+receipt calls `is_echo` before storing an event.
 
 The memo belongs to the app, lives in memory and is bounded. An echo that reaches another
 instance, or arrives before the outbox has the comment's id, takes the stored path, where

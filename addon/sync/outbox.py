@@ -162,11 +162,10 @@ class Outbox(PassWorker):
                         Message.sync_state == SyncState.SYNCED,
                     )
                 ).scalars())
-            # A first attempt is marked uncertain in this commit, which saves one. deliver() writes
-            # such a batch at once, so the mark is still stored before the call to Jira.
-            batch.marked = batch.pending_comment_id is None and batch.uncertain_since is None
-            if batch.marked:
-                queue.mark_uncertain_unseen(session, batch.ids, utcnow())
+            # Marked in this commit, so the mark is stored before any call to Jira. A retry's rows
+            # already carry the instant of their first attempt.
+            if batch.pending_comment_id is None and batch.uncertain_since is None:
+                queue.mark_uncertain(session, batch.ids, utcnow())
             # Detached, the rows keep the values read here while later transactions of this
             # session expire and reload everything else.
             for row in (*messages, conversation, installation):
@@ -179,12 +178,6 @@ class Outbox(PassWorker):
         log.debug("Writing messages %s of conversation %s to %s (attempt %s)",
                  ids, conversation.id, conversation.issue_key, attempt)
 
-        def before_write():
-            if batch.marked:
-                return
-            with self._transaction() as session:
-                queue.mark_uncertain(session, ids, utcnow())
-
         def on_comment(comment_id):
             echoes.memo_of(self.app).remember(installation.client_key, comment_id)
             with self._transaction() as session:
@@ -192,7 +185,7 @@ class Outbox(PassWorker):
 
         try:
             with jira_client_for(installation) as jira:
-                written = deliver(jira, batch, before_write=before_write, on_comment=on_comment)
+                written = deliver(jira, batch, on_comment=on_comment)
         except JiraError as error:
             self._fail(installation, conversation, ids, error, error.status or error.kind)
             return

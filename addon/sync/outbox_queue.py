@@ -142,19 +142,9 @@ def load(session, message_ids):
 def mark_uncertain(session, message_ids, moment):
     """Record that a write of these messages is about to go out, unless one already went out.
 
-    The earliest instant is kept: the look-up must search from the first write that may have
-    reached Jira.
-    """
-    for message in load(session, message_ids):
-        if message.sync_uncertain_since is None:
-            message.sync_uncertain_since = moment
-
-
-def mark_uncertain_unseen(session, message_ids, moment):
-    """Mark as mark_uncertain does, in one statement, leaving the session's loaded rows as read.
-
-    The outbox calls it on the rows of a batch it is about to write: those rows must keep telling
-    a first attempt, while the database records that a write may reach Jira from now on.
+    The earliest instant is kept, because the look-up must search from the first write that may
+    have reached Jira. The session's loaded rows keep the values they were read with, so that
+    the batch read in the same transaction still tells a first attempt.
     """
     session.execute(
         update(Message)

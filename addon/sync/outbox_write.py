@@ -44,8 +44,6 @@ class Batch:
     # Comment ids already tied to other messages of the conversation; a body match skips them.
     # Read only for a batch whose earlier write had an unknown outcome.
     linked_comment_ids: set = field(default_factory=set)
-    # True when the outbox marked the batch uncertain while reading it, so before_write has nothing to do.
-    marked: bool = False
 
     @property
     def head(self):
@@ -102,12 +100,12 @@ class Written:
     message_ids: list
 
 
-def deliver(jira, batch, *, before_write, on_comment):
+def deliver(jira, batch, *, on_comment):
     """Make sure one comment carries the batch and return it as Written.
 
-    `jira` is the app's client. `before_write()` must durably mark the batch as possibly written
-    before the call that creates the comment. `on_comment(comment_id)` must durably store the id
-    of a comment created without its property. Raises JiraError when Jira fails.
+    `jira` is the app's client. The caller must have durably marked the batch as possibly written
+    (outbox_queue.mark_uncertain) before the call. `on_comment(comment_id)` must durably store the
+    id of a comment created without its property. Raises JiraError when Jira fails.
     """
     if batch.pending_comment_id:
         _set_property(jira, batch.pending_comment_id, batch)
@@ -117,7 +115,6 @@ def deliver(jira, batch, *, before_write, on_comment):
         if found is not None:
             return _complete(jira, batch, found, on_comment)
 
-    before_write()
     if batch.is_event:
         return _write_event(jira, batch)
     try:

@@ -103,6 +103,7 @@ class SocketSession:
         self.connect = None
         self.project_key = None
         self.deadline = 0.0
+        self._frame_rows = []  # conversations read during the current frame, held until it ends
         self.connection = None
         # When this socket last marked its conversations seen, for a key user (workspace presence).
         self.seen_marked_at = None
